@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""labstack command line: build, boot and probe layered Jupyter images. See README.md."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from labstack import REPO_ROOT, LabstackError
+from labstack.graph import load_graph
+from labstack.naming import Naming
+
+
+def log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def parse_build_arg(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def add_naming_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", help="registry host[:port] (env REGISTRY; default: none)")
+    parser.add_argument("--owner", help="owner/namespace (env OWNER; default: labstack)")
+    parser.add_argument("--tag", help="main tag (env TAG; default: latest)")
+
+
+def add_build_flags(parser: argparse.ArgumentParser) -> None:
+    add_naming_flags(parser)
+    parser.add_argument("--base-image", default=os.environ.get("BASE_IMAGE", "debian:bookworm-slim"),
+                        help="external image the base layer is built FROM (default: debian:bookworm-slim; "
+                             "bootstrapped with debootstrap when it cannot be pulled)")
+    parser.add_argument("--ca-bundle", type=Path, default=os.environ.get("LABSTACK_CA_BUNDLE") or None,
+                        help="PEM bundle trusted by apt, pip, npm and curl during the build "
+                             "(env LABSTACK_CA_BUNDLE); not kept in the image unless --keep-ca-bundle")
+    parser.add_argument("--keep-ca-bundle", action="store_true",
+                        help="also add the CA bundle to the image's system trust store")
+    parser.add_argument("--network", default=os.environ.get("LABSTACK_NETWORK") or None,
+                        help="network mode for RUN steps, e.g. host (env LABSTACK_NETWORK)")
+    parser.add_argument("--no-cache", action="store_true", help="build every layer afresh")
+    parser.add_argument("--build-arg", action="append", type=parse_build_arg, default=[],
+                        metavar="KEY=VALUE", help="extra build argument for every layer (repeatable)")
+    parser.add_argument("--platform", help="target platform, e.g. linux/amd64 (where the engine supports it)")
+    parser.add_argument("--rstudio-deb", type=Path, help="local RStudio Server .deb for the rstudio layer")
+    parser.add_argument("--without-rstudio", action="store_true",
+                        default=os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1",
+                        help="build the rstudio layer without RStudio Server (R, IRkernel, Shiny only)")
+    parser.add_argument("--vsix", type=Path, action="append", default=[],
+                        help="bundle this .vsix extension into the code-server layer (repeatable)")
+
+
+def build_settings(args: argparse.Namespace):
+    from labstack.builder import BuildSettings
+
+    layer_args: dict[str, dict[str, str]] = {}
+    layer_files: dict[str, list[Path]] = {}
+    if args.rstudio_deb and args.without_rstudio:
+        raise LabstackError("--rstudio-deb and --without-rstudio contradict each other")
+    if args.without_rstudio:
+        layer_args["rstudio"] = {"INSTALL_RSTUDIO": "0"}
+    if args.rstudio_deb:
+        layer_files["rstudio"] = [args.rstudio_deb]
+    if args.vsix:
+        layer_files["code-server"] = list(args.vsix)
+    return BuildSettings(
+        naming=Naming.from_environment(args.registry, args.owner, args.tag),
+        base_image=args.base_image,
+        ca_bundle=args.ca_bundle,
+        keep_ca_bundle=args.keep_ca_bundle,
+        network=args.network,
+        no_cache=args.no_cache,
+        platform=args.platform,
+        build_args=dict(args.build_arg),
+        layer_args=layer_args,
+        layer_files=layer_files,
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    graph = load_graph(REPO_ROOT / "images")
+    naming = Naming.from_environment(args.registry, args.owner, args.tag)
+    print(f"{'NAME':<14} {'PARENT':<22} TAGS")
+    for layer in graph.layers.values():
+        parent = "(committed container)" if layer.migration else (layer.parent or "(base image)")
+        tags = "built by `build.py migrate`" if layer.migration else ", ".join(naming.tags(layer.name))
+        print(f"{layer.name:<14} {parent:<22} {tags}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from labstack.builder import build_spec
+
+    settings = build_settings(args)
+    for spec in args.specs:
+        built = build_spec(spec, settings, log)
+        for image in built:
+            print(f"{image.tags[0]}\t{image.size_bytes / 1e6:.0f} MB\t{image.seconds:.0f}s")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from labstack.builder import build_spec
+
+    graph = load_graph(REPO_ROOT / "images")
+    files = []
+    for spec in args.specs:
+        graph.plan(spec)  # unknown names fail here with exit 2
+        layer = spec.split("+")[-1]
+        files.append(str(REPO_ROOT / "tests" / "images" / f"test_{layer.replace('-', '_')}.py"))
+    settings = build_settings(args)
+    for spec in args.specs:
+        build_spec(spec, settings, log)
+    env = dict(os.environ, LABSTACK_TEST_SPECS=",".join(args.specs))
+    return subprocess.call([sys.executable, "-m", "pytest", *files, *args.pytest_args], env=env)
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from labstack.baseimage import BOOTSTRAP_TAG, bootstrap
+    from labstack.engine import client
+
+    client()
+    print(bootstrap(log, args.image_tag or BOOTSTRAP_TAG))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="print the image graph: name, parent, tags")
+    add_naming_flags(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("build", help="build NAME[+NAME...] and its parents, in order")
+    p.add_argument("specs", nargs="+", metavar="NAME[+NAME...]")
+    add_build_flags(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("test", help="build NAME if needed, boot it and probe it through the proxy")
+    p.add_argument("specs", nargs="+", metavar="NAME[+NAME...]")
+    add_build_flags(p)
+    p.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("bootstrap", help="make the Debian bookworm base image with debootstrap")
+    p.add_argument("--image-tag", help="tag for the result (default: labstack/debian:bookworm-debootstrap)")
+    p.set_defaults(func=cmd_bootstrap)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except LabstackError as error:
+        print(f"build.py: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("build.py: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

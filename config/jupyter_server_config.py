@@ -1,0 +1,27 @@
+"""jupyter-server-proxy settings shared by every labstack image.
+
+Copied to /etc/jupyter/jupyter_server_config.py. Each image layer adds its own servers as drop-in files
+in /etc/jupyter/labstack.d/*.py, loaded here in name order with `c` in scope, so no layer edits this file.
+"""
+import glob
+import os
+
+c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+# Proxied apps must only be reached through Jupyter, never directly: only loopback hosts may be
+# targets of /proxy/<host>:<port>/, which also stops the proxy being used to scan the cluster.
+c.ServerProxy.host_allowlist = ["localhost", "127.0.0.1", "::1"]
+
+# Named servers (e.g. /vscode/, /shiny/) are added by the drop-ins below. Apps such as R take a
+# while to start: each drop-in sets its own timeout; this is the default for those that don't.
+LABSTACK_DEFAULT_TIMEOUT = int(os.environ.get("LABSTACK_PROXY_TIMEOUT", "120"))
+c.ServerProxy.servers = {}
+
+# Don't leave a browser-launch attempt or the file browser's hidden files to chance.
+c.ServerApp.open_browser = False
+c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
+
+LABSTACK_DROP_IN_DIR = os.environ.get("LABSTACK_DROP_IN_DIR", "/etc/jupyter/labstack.d")
+for _path in sorted(glob.glob(os.path.join(LABSTACK_DROP_IN_DIR, "*.py"))):
+    with open(_path) as _file:
+        exec(compile(_file.read(), _path, "exec"), {"c": c, "LABSTACK_DEFAULT_TIMEOUT": LABSTACK_DEFAULT_TIMEOUT})

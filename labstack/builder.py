@@ -1,0 +1,119 @@
+"""Build a spec's steps in order, each layer's Dockerfile on the image built before it."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import REPO_ROOT, LabstackError, __version__
+from .baseimage import DEFAULT_BASE_IMAGE, resolve_base_image
+from .engine import BuildRequest, Log, build, client
+from .graph import BuildStep, Graph, load_graph
+from .naming import Naming
+
+# Files a layer needs from outside the repository (a local .deb, .vsix extensions) are copied here,
+# into the build context, and bind-mounted by the Dockerfile; the folder always exists, empty or not.
+STAGE_DIR = REPO_ROOT / "build" / "stage"
+
+
+@dataclass
+class BuildSettings:
+    naming: Naming
+    base_image: str = DEFAULT_BASE_IMAGE
+    ca_bundle: Path | None = None
+    keep_ca_bundle: bool = False
+    network: str | None = None
+    no_cache: bool = False
+    platform: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    # per layer: extra build args and files to stage (the "hooks" of each layer)
+    layer_args: dict[str, dict[str, str]] = field(default_factory=dict)
+    layer_files: dict[str, list[Path]] = field(default_factory=dict)
+
+
+@dataclass
+class BuiltImage:
+    name: str
+    tags: list[str]
+    size_bytes: int
+    seconds: float
+
+
+def check_ca_bundle(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as error:
+        raise LabstackError(f"cannot read CA bundle {path}: {error.strerror}") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise LabstackError(f"CA bundle {path} holds no PEM certificate")
+    return path.resolve()
+
+
+def stage_files(layer: str, files: list[Path]) -> None:
+    folder = STAGE_DIR / layer
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for source in files:
+        if not source.is_file():
+            raise LabstackError(f"no such file: {source}")
+        shutil.copy2(source, folder / source.name)
+
+
+def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None = None) -> list[BuiltImage]:
+    graph = graph or load_graph(REPO_ROOT / "images")
+    steps = graph.plan(spec)  # bad specs fail here, before anything is pulled or built
+    ca_bundle = check_ca_bundle(settings.ca_bundle)
+    for layer, files in settings.layer_files.items():
+        for source in files:
+            if not source.is_file():
+                raise LabstackError(f"no such file: {source}")
+    client()  # fail early and clearly if no engine answers
+    base_ref = resolve_base_image(settings.base_image, log)
+    for name in graph.layers:
+        stage_files(name, settings.layer_files.get(name, []))
+    built: list[BuiltImage] = []
+    refs: dict[str, str] = {}
+    for number, step in enumerate(steps, 1):
+        parent_ref = refs[step.parent_image] if step.parent_image else base_ref
+        tags = settings.naming.tags(step.image)
+        log(f"labstack: [{number}/{len(steps)}] building {tags[0]} from {parent_ref} "
+            f"(images/{step.layer.name}/Dockerfile)")
+        started = time.monotonic()
+        build(_request(step, parent_ref, tags, settings, ca_bundle), log)
+        seconds = time.monotonic() - started
+        size = client().images.get(tags[0]).attrs["Size"]
+        log(f"labstack: built {tags[0]} in {seconds:.0f}s, {size / 1e6:.0f} MB")
+        built.append(BuiltImage(step.image, tags, size, seconds))
+        refs[step.image] = tags[0]
+    return built
+
+
+def _request(step: BuildStep, parent_ref: str, tags: list[str], settings: BuildSettings,
+             ca_bundle: Path | None) -> BuildRequest:
+    args = {
+        step.layer.source_arg: parent_ref,
+        "LABSTACK_VERSION": __version__,
+        "KEEP_CA_BUNDLE": "1" if settings.keep_ca_bundle else "0",
+    }
+    args.update(settings.layer_args.get(step.layer.name, {}))
+    args.update(settings.build_args)
+    return BuildRequest(
+        dockerfile=step.layer.dockerfile,
+        context=REPO_ROOT,
+        tags=tags,
+        build_args=args,
+        ca_bundle=ca_bundle,
+        network=settings.network,
+        no_cache=settings.no_cache,
+        platform=settings.platform,
+    )
+
+
+def default_ca_bundle() -> Path | None:
+    """LABSTACK_CA_BUNDLE from the environment, if set (CI sets it to the host's bundle)."""
+    value = os.environ.get("LABSTACK_CA_BUNDLE")
+    return Path(value) if value else None

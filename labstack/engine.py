@@ -1,0 +1,178 @@
+"""Access to the Docker Engine: the docker SDK for images and containers, a BuildKit client for builds.
+
+Builds go through the CLI because the SDK cannot drive BuildKit (secrets, RUN --mount). Which client:
+one with buildx where present; otherwise a client that still has BuildKit built in (Docker < 23, such
+as Debian's docker.io) with DOCKER_BUILDKIT=1. A newer client without buildx cannot use BuildKit.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import docker
+import docker.errors
+
+from . import LabstackError
+
+Log = Callable[[str], None]
+
+
+@lru_cache(maxsize=1)
+def client() -> docker.DockerClient:
+    try:
+        engine = docker.from_env(timeout=600)
+        engine.ping()
+    except docker.errors.DockerException as error:
+        raise LabstackError(
+            f"no Docker Engine answers ({_first_line(error)}): start one with scripts/start-dockerd"
+        ) from None
+    return engine
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def image_exists(ref: str) -> bool:
+    try:
+        client().images.get(ref)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def image_labels(ref: str) -> dict[str, str]:
+    return client().images.get(ref).labels or {}
+
+
+def remove_image(ref: str) -> None:
+    try:
+        client().images.remove(ref, noprune=False)
+    except docker.errors.ImageNotFound:
+        pass
+
+
+@dataclass(frozen=True)
+class BuildClient:
+    path: str
+    uses_buildx: bool
+
+    def command(self) -> list[str]:
+        return [self.path, "buildx", "build", "--load"] if self.uses_buildx else [self.path, "build"]
+
+
+def _docker_clients() -> list[str]:
+    override = os.environ.get("LABSTACK_DOCKER")
+    if override:
+        return [override]
+    found = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin"]:
+        candidate = os.path.join(folder, "docker")
+        if os.access(candidate, os.X_OK) and os.path.realpath(candidate) not in map(os.path.realpath, found):
+            found.append(candidate)
+    return found
+
+
+def _client_major_version(path: str) -> int | None:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"version (\d+)\.", out)
+    return int(match.group(1)) if match else None
+
+
+@lru_cache(maxsize=1)
+def build_client() -> BuildClient:
+    clients = _docker_clients()
+    for path in clients:
+        try:
+            probe = subprocess.run([path, "buildx", "version"], capture_output=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return BuildClient(path, uses_buildx=True)
+    for path in clients:
+        major = _client_major_version(path)
+        if major is not None and major < 23:
+            return BuildClient(path, uses_buildx=False)
+    raise LabstackError(
+        "no docker client here can build with BuildKit: install docker-buildx, or Debian's docker.io "
+        "(its client has BuildKit built in), or point LABSTACK_DOCKER at one"
+    )
+
+
+@dataclass
+class BuildRequest:
+    dockerfile: Path
+    context: Path
+    tags: list[str]
+    build_args: dict[str, str] = field(default_factory=dict)
+    ca_bundle: Path | None = None
+    network: str | None = None
+    no_cache: bool = False
+    platform: str | None = None
+    target: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def build(request: BuildRequest, log: Log) -> None:
+    """Run one BuildKit build, streaming its progress; tags are only applied when it succeeds."""
+    builder = build_client()
+    cmd = builder.command() + ["--progress", "plain", "-f", str(request.dockerfile)]
+    for tag in request.tags:
+        cmd += ["-t", tag]
+    for key, value in request.build_args.items():
+        cmd += ["--build-arg", f"{key}={value}"]
+    for key, value in request.labels.items():
+        cmd += ["--label", f"{key}={value}"]
+    if request.ca_bundle:
+        cmd += ["--secret", f"id=ca_bundle,src={request.ca_bundle}"]
+    if request.network:
+        cmd += ["--network", request.network]
+    if request.no_cache:
+        cmd.append("--no-cache")
+    if request.platform:
+        cmd += ["--platform", request.platform]
+    if request.target:
+        cmd += ["--target", request.target]
+    cmd.append(str(request.context))
+    env = dict(os.environ, DOCKER_BUILDKIT="1")
+    process = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+        start_new_session=True,  # we forward Ctrl-C ourselves, so the build is cancelled, not orphaned
+    )
+    tail: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            log(line)
+            tail = (tail + [line])[-40:]
+        returncode = process.wait()
+    except BaseException:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        raise
+    if returncode != 0:
+        reason = next((l for l in reversed(tail) if "ERROR" in l or "error" in l), f"exit {returncode}")
+        raise BuildFailed(f"building {request.tags[0]} failed: {reason.strip()}")
+
+
+class BuildFailed(LabstackError):
+    pass
+
+
+def which(program: str) -> str | None:
+    return shutil.which(program)

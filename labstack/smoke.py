@@ -1,0 +1,188 @@
+"""Boot an image and probe it through Jupyter: the helpers `build.py test` and tests/ share.
+
+TrackedContainer follows jupyter/docker-stacks' helper of that name: run detached, exec with a timeout,
+wait until ready, always remove. Containers use host networking (what works on machines without a
+bridge) and listen on a free loopback port; every wait loop is bounded in count and time.
+"""
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker.errors
+import requests
+
+from .engine import client
+
+# Every container we start carries this label, so `make clean` and test teardown can find strays.
+LABEL = "io.labstack.smoke"
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TrackedContainer:
+    def __init__(self, image: str, **run_kwargs: Any):
+        self.image = image
+        self.run_kwargs = run_kwargs
+        self.container = None
+
+    def run_detached(self, **overrides: Any):
+        kwargs = {"network_mode": "host", "detach": True, "labels": {LABEL: "1"}}
+        kwargs.update(self.run_kwargs)
+        kwargs.update(overrides)
+        self.container = client().containers.run(self.image, **kwargs)
+        return self.container
+
+    def exec(self, cmd: list[str], timeout: int = 60, user: str | None = None,
+             check: bool = True) -> str:
+        """Run cmd in the container, killed after `timeout` seconds by coreutils' timeout."""
+        assert self.container is not None
+        kwargs = {"user": user} if user else {}
+        result = self.container.exec_run(["timeout", str(timeout), *cmd], demux=False, **kwargs)
+        output = result.output.decode(errors="replace")
+        if check and result.exit_code != 0:
+            raise AssertionError(f"{cmd} exited {result.exit_code}: {output[-2000:]}")
+        return output
+
+    def logs(self) -> str:
+        assert self.container is not None
+        return self.container.logs().decode(errors="replace")
+
+    def status(self) -> str:
+        assert self.container is not None
+        self.container.reload()
+        return self.container.status
+
+    def remove(self) -> None:
+        if self.container is not None:
+            try:
+                self.container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            self.container = None
+
+    def __enter__(self) -> "TrackedContainer":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
+
+
+@dataclass
+class JupyterContainer:
+    """A labstack image running its default command on a loopback port, with a token."""
+
+    image: str
+    environment: dict[str, str] = field(default_factory=dict)
+    volumes: dict[str, dict[str, str]] | None = None
+    user: str | None = None
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    port: int = field(default_factory=free_loopback_port)
+    tracked: TrackedContainer | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_timeout: float = 120) -> "JupyterContainer":
+        env = {"JUPYTER_TOKEN": self.token, "JUPYTER_IP": "127.0.0.1", "JUPYTER_PORT": str(self.port)}
+        env.update(self.environment)
+        self.tracked = TrackedContainer(self.image, environment=env, volumes=self.volumes or {},
+                                        name=f"labstack-smoke-{uuid.uuid4().hex[:8]}",
+                                        **({"user": self.user} if self.user else {}))
+        self.tracked.run_detached()
+        self.wait_until_ready(ready_timeout)
+        return self
+
+    def wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for _ in range(int(timeout * 4) + 1):
+            if self.tracked.status() == "exited":
+                raise AssertionError(f"container exited:\n{self.tracked.logs()[-3000:]}")
+            try:
+                if requests.get(f"{self.base_url}/api", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        raise AssertionError(f"Jupyter not ready after {timeout}s:\n{self.tracked.logs()[-3000:]}")
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def get(self, path: str, token: bool = True, **kwargs: Any) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"token {self.token}"
+        kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("allow_redirects", False)
+        return requests.get(self.url(path), headers=headers, **kwargs)
+
+    def wait_for(self, path: str, timeout: float = 120, status: int = 200) -> requests.Response:
+        """GET path with the token until it answers `status`; bounded in tries and time."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        for _ in range(int(timeout) + 1):
+            try:
+                last = self.get(path, timeout=10)
+                if last.status_code == status:
+                    return last
+            except requests.RequestException as error:
+                last = error
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        detail = getattr(last, "status_code", last)
+        raise AssertionError(f"{path} did not answer {status} in {timeout}s (last: {detail})\n"
+                             f"{self.tracked.logs()[-3000:]}")
+
+    def websocket_status(self, path: str, token: bool = True) -> int:
+        """Try a websocket upgrade at path; the HTTP status: 101 if it upgraded."""
+        import websocket  # websocket-client
+
+        headers = [f"Authorization: token {self.token}"] if token else []
+        url = f"ws://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        try:
+            ws = websocket.create_connection(url, header=headers, timeout=20)
+        except websocket.WebSocketBadStatusException as error:
+            return error.status_code
+        ws.close()
+        return 101
+
+    def exec(self, cmd: list[str], **kwargs: Any) -> str:
+        return self.tracked.exec(cmd, **kwargs)
+
+    def stop(self) -> None:
+        if self.tracked:
+            self.tracked.remove()
+
+    def __enter__(self) -> "JupyterContainer":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+def remove_stray_containers() -> int:
+    """Remove every container labstack started (used by `make clean` and at the end of a test run)."""
+    strays = client().containers.list(all=True, filters={"label": LABEL})
+    for container in strays:
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+    return len(strays)

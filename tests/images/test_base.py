@@ -1,0 +1,86 @@
+"""Smoke tests of the base image: Jupyter, its auth, and jupyter-server-proxy, on a real container."""
+import pytest
+
+from labstack.smoke import JupyterContainer, free_loopback_port
+from probes import assert_refused, expected_server_names, process_uids, servers_info_names
+
+
+@pytest.fixture(scope="module")
+def jupyter(image):
+    with JupyterContainer(image("base")) as jupyter:
+        yield jupyter
+
+
+def test_api_answers(jupyter):
+    response = jupyter.get("/api", token=False)
+    assert response.status_code == 200
+    assert response.json()["version"].startswith("2.")
+
+
+def test_lab_is_served_with_token(jupyter):
+    response = jupyter.get("/lab")
+    assert response.status_code == 200
+    assert "JupyterLab" in response.text
+
+
+def test_lab_without_token_redirects_to_login(jupyter):
+    response = jupyter.get("/lab", token=False)
+    assert response.status_code == 302
+    assert "/login?next=" in response.headers["Location"]
+
+
+def test_servers_info_lists_configured_servers(jupyter):
+    assert servers_info_names(jupyter) == expected_server_names(jupyter)
+
+
+def test_servers_info_refused_without_token(jupyter):
+    assert jupyter.get("/server-proxy/servers-info", token=False).status_code in (302, 403)
+
+
+def test_web_server_inside_is_proxied_only_with_token(jupyter):
+    port = 8080 if _port_free(8080) else free_loopback_port()
+    jupyter.exec(["mkdir", "-p", "/tmp/site"])
+    jupyter.exec(["sh", "-c", "echo labstack-proxy-probe > /tmp/site/probe.txt"])
+    jupyter.tracked.container.exec_run(
+        ["python", "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", "/tmp/site"],
+        detach=True,
+    )
+    response = jupyter.wait_for(f"/proxy/{port}/probe.txt", timeout=30)
+    assert response.text.strip() == "labstack-proxy-probe"
+    assert_refused(jupyter, f"/proxy/{port}/probe.txt")
+    assert_refused(jupyter, f"/proxy/{port}/")
+
+
+def test_proxy_refuses_hosts_outside_allowlist(jupyter):
+    # host_allowlist keeps /proxy/ from reaching anything but the container's own loopback.
+    response = jupyter.get("/proxy/example.invalid:80/")
+    assert response.status_code == 403
+
+
+def test_jupyterhub_singleuser_on_path(jupyter):
+    assert jupyter.exec(["sh", "-c", "command -v jupyterhub-singleuser"]).strip() == \
+        "/opt/jupyter/bin/jupyterhub-singleuser"
+    assert jupyter.exec(["jupyterhub-singleuser", "--version"]).strip().startswith("5.")
+
+
+def test_server_runs_as_jovyan(jupyter):
+    assert process_uids(jupyter, "jupyter-lab") == {1000}
+    assert jupyter.exec(["id", "-un"]).strip() == "jovyan"
+
+
+def test_healthcheck_passes(jupyter):
+    assert jupyter.exec(["healthcheck"]).strip() == "ok"
+
+
+def test_labels_carry_versions(jupyter, engine):
+    labels = engine.images.get(jupyter.image).labels
+    installed = jupyter.exec(["pip", "show", "jupyterlab"])
+    assert f"Version: {labels['io.labstack.jupyterlab.version']}" in installed
+    assert labels["io.labstack.jupyter-server-proxy.version"] >= "4.2.0"
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
