@@ -119,6 +119,37 @@ def cmd_test(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, "-m", "pytest", *files, *args.pytest_args], env=env)
 
 
+def cmd_bake(args: argparse.Namespace) -> int:
+    import json
+
+    from labstack.bake import bake_file
+    from labstack.builder import STAGE_DIR
+
+    graph = load_graph(REPO_ROOT / "images")
+    settings = build_settings(args)
+    document = bake_file(graph, args.specs, settings)
+    for name in graph.layers:  # the Dockerfiles bind-mount these; bake needs them to exist
+        (STAGE_DIR / name).mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text)
+        log(f"labstack: wrote {args.output}; build with `docker buildx bake -f {args.output}`")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    import yaml
+
+    from labstack.hub import profile_list
+
+    graph = load_graph(REPO_ROOT / "images")
+    naming = Naming.from_environment(args.registry, args.owner, args.tag)
+    sys.stdout.write(yaml.safe_dump(profile_list(graph, args.specs, naming), sort_keys=False))
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from labstack.baseimage import BOOTSTRAP_TAG, bootstrap
     from labstack.engine import client
@@ -146,6 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     add_build_flags(p)
     p.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("bake", help="emit a docker buildx bake file (JSON) for NAME[+NAME...]")
+    p.add_argument("specs", nargs="+", metavar="NAME[+NAME...]")
+    add_build_flags(p)
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_bake)
+
+    p = sub.add_parser("profiles", help="emit Zero-to-JupyterHub profileList values (YAML) for NAME[+NAME...]")
+    p.add_argument("specs", nargs="+", metavar="NAME[+NAME...]")
+    add_naming_flags(p)
+    p.set_defaults(func=cmd_profiles)
 
     p = sub.add_parser("bootstrap", help="make the Debian bookworm base image with debootstrap")
     p.add_argument("--image-tag", help="tag for the result (default: labstack/debian:bookworm-debootstrap)")

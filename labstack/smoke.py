@@ -82,6 +82,7 @@ class JupyterContainer:
 
     image: str
     environment: dict[str, str] = field(default_factory=dict)
+    tmpfs: dict[str, str] | None = None  # e.g. an empty home, as a fresh JupyterHub volume
     volumes: dict[str, dict[str, str]] | None = None
     user: str | None = None
     token: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -95,9 +96,11 @@ class JupyterContainer:
     def start(self, ready_timeout: float = 120) -> "JupyterContainer":
         env = {"JUPYTER_TOKEN": self.token, "JUPYTER_IP": "127.0.0.1", "JUPYTER_PORT": str(self.port)}
         env.update(self.environment)
-        self.tracked = TrackedContainer(self.image, environment=env, volumes=self.volumes or {},
-                                        name=f"labstack-smoke-{uuid.uuid4().hex[:8]}",
-                                        **({"user": self.user} if self.user else {}))
+        options: dict[str, Any] = {"volumes": self.volumes or {}, "tmpfs": self.tmpfs or {}}
+        if self.user:
+            options["user"] = self.user
+        self.tracked = TrackedContainer(self.image, environment=env,
+                                        name=f"labstack-smoke-{uuid.uuid4().hex[:8]}", **options)
         self.tracked.run_detached()
         self.wait_until_ready(ready_timeout)
         return self
@@ -129,12 +132,12 @@ class JupyterContainer:
         return requests.get(self.url(path), headers=headers, **kwargs)
 
     def wait_for(self, path: str, timeout: float = 120, status: int = 200) -> requests.Response:
-        """GET path with the token until it answers `status`; bounded in tries and time."""
+        """GET path with the token (following redirects) until it answers `status`; bounded."""
         deadline = time.monotonic() + timeout
         last: Any = None
         for _ in range(int(timeout) + 1):
             try:
-                last = self.get(path, timeout=10)
+                last = self.get(path, timeout=10, allow_redirects=True)
                 if last.status_code == status:
                     return last
             except requests.RequestException as error:

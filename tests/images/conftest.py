@@ -14,16 +14,22 @@ from labstack.naming import Naming
 from labstack.smoke import remove_stray_containers
 
 
-def settings_from_environment() -> BuildSettings:
-    """The same environment variables build.py reads, so `make test` builds what `make build-*` built."""
-    layer_args, layer_files = {}, {}
+# Test builds get their own tag, so a test (which may bundle a test extension) never replaces an image
+# a user built; the layers themselves are shared through the build cache.
+TEST_TAG = os.environ.get("LABSTACK_TEST_TAG", "smoke")
+
+
+def settings_from_environment(extra_files: dict[str, list[Path]] | None = None) -> BuildSettings:
+    """The same environment variables build.py reads, so tests build what `make build-*` builds."""
+    layer_args: dict[str, dict[str, str]] = {}
+    layer_files: dict[str, list[Path]] = dict(extra_files or {})
     if os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1":
         layer_args["rstudio"] = {"INSTALL_RSTUDIO": "0"}
     if os.environ.get("LABSTACK_RSTUDIO_DEB"):
         layer_files["rstudio"] = [Path(os.environ["LABSTACK_RSTUDIO_DEB"])]
     ca_bundle = os.environ.get("LABSTACK_CA_BUNDLE")
     return BuildSettings(
-        naming=Naming.from_environment(),
+        naming=Naming.from_environment(tag=TEST_TAG),
         base_image=os.environ.get("BASE_IMAGE", "debian:bookworm-slim"),
         ca_bundle=Path(ca_bundle) if ca_bundle else None,
         network=os.environ.get("LABSTACK_NETWORK", "host"),
@@ -45,18 +51,19 @@ def engine():
 
 @pytest.fixture(scope="session")
 def image(engine, request):
-    """image(spec) -> the main tag of spec, built now if needed, with build progress on the terminal."""
-    built: dict[str, str] = {}
+    """image(spec, extra_files) -> the main tag of spec, built now if needed, progress on the terminal."""
+    built: dict[tuple, str] = {}
     capture = request.config.pluginmanager.getplugin("capturemanager")
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    def get(spec: str) -> str:
-        if spec not in built:
+    def get(spec: str, extra_files: dict[str, list[Path]] | None = None) -> str:
+        key = (spec, tuple(sorted((k, tuple(v)) for k, v in (extra_files or {}).items())))
+        if key not in built:
             with capture.global_and_fixture_disabled():
-                result = build_spec(spec, settings_from_environment(), log)
-            built[spec] = result[-1].tags[0]
-        return built[spec]
+                result = build_spec(spec, settings_from_environment(extra_files), log)
+            built[key] = result[-1].tags[0]
+        return built[key]
 
     return get

@@ -45,3 +45,48 @@ def assert_refused(jupyter: JupyterContainer, path: str) -> None:
     if response.status_code == 302:
         assert "/login" in response.headers["Location"], response.headers["Location"]
     assert jupyter.websocket_status(path, token=False) in (302, 401, 403)
+
+
+# Run inside the image as the server's user (root in a container lacks CAP_SYS_PTRACE, so it cannot
+# read another user's /proc/PID/fd): TCP ports in LISTEN state that belong to the container's own processes.
+# With host networking /proc/net/tcp lists the whole host, so match the sockets' inodes to our pids.
+LISTENING_SCRIPT = r"""
+import json, os
+listening = {}
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for line in open(table).read().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A":
+            address, port = fields[1].rsplit(":", 1)
+            listening[fields[9]] = (address, int(port, 16))
+found = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+        cmd = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()
+    except OSError:
+        continue
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in listening:
+            address, port = listening[target[8:-1]]
+            found.append({"port": port, "address": address, "cmd": cmd[:120]})
+print(json.dumps(found))
+"""
+
+
+def listening_sockets(jupyter: JupyterContainer) -> list[dict]:
+    """[{port, address (hex, as in /proc/net/tcp), cmd}] for TCP listeners of the container's processes."""
+    return json.loads(jupyter.exec(["python", "-c", LISTENING_SCRIPT]).strip().splitlines()[-1])
+
+
+LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
+
+
+def assert_home_belongs_to(jupyter: JupyterContainer, user: str = "jovyan") -> None:
+    """Nothing in the image's home may belong to another user (root-owned files break Jupyter)."""
+    others = jupyter.exec(["find", "/home/" + user, "!", "-user", user], user="root").strip()
+    assert others == "", others

@@ -2,7 +2,7 @@
 import pytest
 
 from labstack.smoke import JupyterContainer, free_loopback_port
-from probes import assert_refused, expected_server_names, process_uids, servers_info_names
+from probes import assert_home_belongs_to, assert_refused, expected_server_names, process_uids, servers_info_names
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,10 @@ def test_jupyterhub_singleuser_on_path(jupyter):
 def test_server_runs_as_jovyan(jupyter):
     assert process_uids(jupyter, "jupyter-lab") == {1000}
     assert jupyter.exec(["id", "-un"]).strip() == "jovyan"
+
+
+def test_home_belongs_to_jovyan(jupyter):
+    assert_home_belongs_to(jupyter)
 
 
 def test_healthcheck_passes(jupyter):

@@ -1,0 +1,33 @@
+# labstack: `make build-<image>`, `make test`, `make test-<image>`, `make bench`, `make clean`.
+PYTHON ?= python3
+BUILD := $(PYTHON) build.py
+IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob; print(" ".join(tomllib.load(open(p,"rb"))["name"] for p in sorted(glob.glob("images/*/image.toml")) if not tomllib.load(open(p,"rb")).get("migration")))')
+# Host networking is what works on machines without a usable bridge; override with LABSTACK_NETWORK=default.
+export LABSTACK_NETWORK ?= host
+
+.PHONY: help dockerd list test bench clean $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
+
+help:
+	@echo "make build-<image>   build one image and its parents ($(IMAGES))"
+	@echo "make test            unit tests, then build and probe every image (the README's test command)"
+	@echo "make test-<image>    build and probe one image"
+	@echo "make bench           cold/warm build times, sizes, start-to-first-200 (writes reports/)"
+	@echo "make clean           remove labstack's containers and images"
+
+dockerd:
+	@scripts/start-dockerd
+
+list:
+	@$(BUILD) list
+
+$(addprefix build-,$(IMAGES)): build-%: dockerd
+	$(BUILD) build $*
+
+test: dockerd
+	$(PYTHON) -m pytest
+
+$(addprefix test-,$(IMAGES)): test-%: dockerd
+	$(BUILD) test $*
+
+clean: dockerd
+	$(PYTHON) -m labstack.clean

@@ -1,0 +1,40 @@
+"""The image graph emitted as a buildx bake file and as Zero-to-JupyterHub profiles."""
+import json
+import subprocess
+import sys
+
+import yaml
+
+from labstack import REPO_ROOT
+
+
+def build_py(*args):
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_bake_chains_combination_through_named_contexts():
+    bake = json.loads(build_py("bake", "rstudio+code-server", "--tag", "t1",
+                               "--ca-bundle", "/etc/ssl/certs/ca-certificates.crt"))
+    assert bake["group"]["default"]["targets"] == ["base", "rstudio", "rstudio-code-server"]
+    combo = bake["target"]["rstudio-code-server"]
+    assert combo["dockerfile"] == "images/code-server/Dockerfile"
+    assert combo["args"]["BASE_IMAGE"] == "labstack-parent-rstudio"
+    assert combo["contexts"] == {"labstack-parent-rstudio": "target:rstudio"}
+    assert combo["tags"][0] == "labstack/rstudio-code-server:t1"
+    assert combo["secret"] == ["id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt"]
+    assert bake["target"]["base"]["args"]["BASE_IMAGE"] == "debian:bookworm-slim"
+    assert "contexts" not in bake["target"]["base"]
+
+
+def test_profiles_point_at_registry_tags():
+    values = yaml.safe_load(build_py("profiles", "code-server", "rstudio+code-server",
+                                     "--registry", "localhost:5000", "--tag", "2026.11"))
+    profiles = values["singleuser"]["profileList"]
+    assert [p["kubespawner_override"]["image"] for p in profiles] == [
+        "localhost:5000/labstack/code-server:2026.11",
+        "localhost:5000/labstack/rstudio-code-server:2026.11"]
+    assert profiles[0]["default"] is True and "default" not in profiles[1]
+    assert "VS Code" in profiles[1]["description"] and "RStudio" in profiles[1]["description"]
