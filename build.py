@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labstack import REPO_ROOT, LabstackError
 from labstack.graph import load_graph
+from labstack.layers import rstudio_hooks
 from labstack.naming import Naming
 
 
@@ -59,12 +60,8 @@ def build_settings(args: argparse.Namespace):
 
     layer_args: dict[str, dict[str, str]] = {}
     layer_files: dict[str, list[Path]] = {}
-    if args.rstudio_deb and args.without_rstudio:
-        raise LabstackError("--rstudio-deb and --without-rstudio contradict each other")
-    if args.without_rstudio:
-        layer_args["rstudio"] = {"INSTALL_RSTUDIO": "0"}
-    if args.rstudio_deb:
-        layer_files["rstudio"] = [args.rstudio_deb]
+    if args.without_rstudio or args.rstudio_deb:
+        layer_args["rstudio"], layer_files["rstudio"] = rstudio_hooks(args.without_rstudio, args.rstudio_deb)
     if args.vsix:
         layer_files["code-server"] = list(args.vsix)
     return BuildSettings(

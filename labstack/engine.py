@@ -166,8 +166,18 @@ def build(request: BuildRequest, log: Log) -> None:
             os.killpg(process.pid, signal.SIGKILL)
         raise
     if returncode != 0:
-        reason = next((l for l in reversed(tail) if "ERROR" in l or "error" in l), f"exit {returncode}")
-        raise BuildFailed(f"building {request.tags[0]} failed: {reason.strip()}")
+        raise BuildFailed(f"building {request.tags[0]} failed: {_failure_reason(tail, returncode)}")
+
+
+def _failure_reason(tail: list[str], returncode: int) -> str:
+    # Our install scripts say what went wrong on a line "labstack-error: ..."; prefer that.
+    for line in reversed(tail):
+        if "labstack-error:" in line:
+            return line.split("labstack-error:", 1)[1].strip()
+    for line in reversed(tail):
+        if "ERROR" in line or "error" in line:
+            return line.strip()
+    return f"exit {returncode}"
 
 
 class BuildFailed(LabstackError):

@@ -10,6 +10,7 @@ import pytest
 from labstack import LabstackError
 from labstack.builder import BuildSettings, build_spec
 from labstack.engine import client
+from labstack.layers import rstudio_hooks
 from labstack.naming import Naming
 from labstack.smoke import remove_stray_containers
 
@@ -23,10 +24,11 @@ def settings_from_environment(extra_files: dict[str, list[Path]] | None = None) 
     """The same environment variables build.py reads, so tests build what `make build-*` builds."""
     layer_args: dict[str, dict[str, str]] = {}
     layer_files: dict[str, list[Path]] = dict(extra_files or {})
-    if os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1":
-        layer_args["rstudio"] = {"INSTALL_RSTUDIO": "0"}
-    if os.environ.get("LABSTACK_RSTUDIO_DEB"):
-        layer_files["rstudio"] = [Path(os.environ["LABSTACK_RSTUDIO_DEB"])]
+    without_rstudio = os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1"
+    rstudio_deb = Path(os.environ["LABSTACK_RSTUDIO_DEB"]) if os.environ.get("LABSTACK_RSTUDIO_DEB") else None
+    if without_rstudio or rstudio_deb:
+        layer_args["rstudio"], files = rstudio_hooks(without_rstudio, rstudio_deb)
+        layer_files.setdefault("rstudio", []).extend(files)
     ca_bundle = os.environ.get("LABSTACK_CA_BUNDLE")
     return BuildSettings(
         naming=Naming.from_environment(tag=TEST_TAG),

@@ -90,3 +90,45 @@ def assert_home_belongs_to(jupyter: JupyterContainer, user: str = "jovyan") -> N
     """Nothing in the image's home may belong to another user (root-owned files break Jupyter)."""
     others = jupyter.exec(["find", "/home/" + user, "!", "-user", user], user="root").strip()
     assert others == "", others
+
+
+def execute_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str, timeout: float = 90) -> str:
+    """Start a kernel over REST, run code over the kernel websocket, return its text/plain result."""
+    import time
+    import uuid
+
+    import websocket  # websocket-client
+
+    import requests
+
+    started = requests.post(jupyter.url("/api/kernels"), json={"name": kernel_name}, timeout=60,
+                            headers={"Authorization": f"token {jupyter.token}"})
+    assert started.status_code == 201, started.text
+    kernel_id = started.json()["id"]
+    ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/api/kernels/{kernel_id}/channels",
+                                     header=[f"Authorization: token {jupyter.token}"], timeout=timeout)
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False},
+        }))
+        deadline = time.monotonic() + timeout
+        for _ in range(1000):
+            if time.monotonic() > deadline:
+                break
+            message = json.loads(ws.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if message["msg_type"] in ("execute_result", "display_data"):
+                return message["content"]["data"]["text/plain"]
+            if message["msg_type"] == "error":
+                raise AssertionError(f"kernel error: {message['content']}")
+        raise AssertionError(f"no result from the {kernel_name} kernel in {timeout}s")
+    finally:
+        ws.close()
+        requests.delete(jupyter.url(f"/api/kernels/{kernel_id}"), timeout=30,
+                        headers={"Authorization": f"token {jupyter.token}"})

@@ -49,3 +49,19 @@ def test_no_engine_is_a_clear_error():
     result = run("build", "base")
     assert result.returncode == 2
     assert "no Docker Engine answers" in result.stderr
+
+
+def test_rstudio_flags_contradicting_are_rejected(tmp_path):
+    deb = tmp_path / "rstudio.deb"
+    deb.write_bytes(b"not a deb")
+    result = run("build", "rstudio", "--without-rstudio", "--rstudio-deb", str(deb))
+    assert result.returncode == 2 and "contradict" in result.stderr
+
+
+def test_rstudio_deb_must_be_a_package(tmp_path):
+    deb = tmp_path / "rstudio.deb"
+    deb.write_bytes(b"not a deb")
+    result = run("build", "rstudio", "--rstudio-deb", str(deb))
+    assert result.returncode == 2 and "not a readable .deb" in result.stderr
+    result = run("build", "rstudio", "--rstudio-deb", str(tmp_path / "missing.deb"))
+    assert result.returncode == 2 and "no such file" in result.stderr

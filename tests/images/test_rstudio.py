@@ -1,0 +1,103 @@
+"""Smoke tests of the rstudio image: the R kernel, Shiny at /shiny/, RStudio at /rstudio/ where present."""
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from labstack import REPO_ROOT
+from labstack.engine import image_exists, image_labels, remove_image
+from labstack.smoke import JupyterContainer
+from probes import (LOOPBACK_HEX, assert_home_belongs_to, assert_refused, execute_in_kernel,
+                    listening_sockets, process_uids, servers_info_names)
+
+
+@pytest.fixture(scope="module")
+def rstudio_image(image):
+    return image("rstudio")
+
+
+@pytest.fixture(scope="module")
+def jupyter(rstudio_image):
+    with JupyterContainer(rstudio_image) as jupyter:
+        yield jupyter
+
+
+@pytest.fixture(scope="module")
+def has_rserver(jupyter):
+    return jupyter.exec(["sh", "-c", "test -x /usr/lib/rstudio-server/bin/rserver && echo yes || echo no"]).strip() == "yes"
+
+
+@pytest.fixture(scope="module")
+def shiny_page(jupyter):
+    return jupyter.wait_for("/shiny/", timeout=180)
+
+
+def test_r_kernel_runs_code(jupyter):
+    assert execute_in_kernel(jupyter, "ir", "1+1") == "[1] 2"
+
+
+def test_shiny_serves_the_example_app(shiny_page):
+    assert "labstack Shiny example" in shiny_page.text
+    assert "shiny" in shiny_page.text.lower() and "<script" in shiny_page.text
+
+
+def test_shiny_websocket_upgrades_only_with_token(jupyter, shiny_page):
+    # Shiny Server speaks SockJS; its raw websocket endpoint is <app>/__sockjs__/<server>/<session>/websocket.
+    path = f"/shiny/__sockjs__/000/{uuid.uuid4().hex[:8]}/websocket"
+    assert jupyter.websocket_status(path) == 101
+    assert_refused(jupyter, path)
+    assert_refused(jupyter, "/shiny/")
+
+
+def test_servers_info_lists_shiny_and_rstudio_when_present(jupyter, has_rserver):
+    names = servers_info_names(jupyter)
+    assert "shiny" in names
+    assert ("rstudio" in names) == has_rserver
+
+
+def test_rstudio_serves_its_page(jupyter, has_rserver, engine):
+    label = engine.images.get(jupyter.image).labels["io.labstack.rstudio-server.version"]
+    if not has_rserver:
+        assert label == "none"
+        pytest.skip("RStudio Server is not in this image: it was built without it "
+                    "(--without-rstudio; label io.labstack.rstudio-server.version=none)")
+    assert label != "none"
+    response = jupyter.wait_for("/rstudio/", timeout=180)
+    assert "RStudio" in response.text
+    assert_refused(jupyter, "/rstudio/")
+
+
+def test_apps_listen_on_loopback_only(jupyter, shiny_page):
+    sockets = listening_sockets(jupyter)
+    assert jupyter.port in {s["port"] for s in sockets}
+    assert all(s["address"] in LOOPBACK_HEX for s in sockets), sockets
+    assert process_uids(jupyter, "shiny-server") == {1000}
+
+
+def test_home_belongs_to_jovyan(jupyter):
+    assert_home_belongs_to(jupyter)
+
+
+def test_build_without_a_deb_stops_with_a_clear_message(rstudio_image):
+    """Where Posit's site is out of reach, building RStudio in needs a local .deb or --without-rstudio."""
+    tag = "rstudio-download-probe"
+    env = {k: v for k, v in os.environ.items() if k != "LABSTACK_WITHOUT_RSTUDIO"}
+    try:
+        result = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "build.py"), "build", "rstudio", "--tag", tag, "--network", "host"],
+            capture_output=True, text=True, timeout=1800, env=env,
+        )
+        rstudio_built = image_exists(f"labstack/rstudio:{tag}")
+        label = image_labels(f"labstack/rstudio:{tag}").get("io.labstack.rstudio-server.version") if rstudio_built else None
+    finally:
+        for name in ("base", "rstudio"):  # the probe's own tags; the layers stay in the build cache
+            remove_image(f"labstack/{name}:{tag}")
+    if result.returncode == 0:
+        assert label == "2023.12.1-402"  # the pinned, checksummed download went in
+        pytest.skip("Posit's download site is reachable here: the pinned .deb built, nothing to refuse")
+    assert result.returncode == 2
+    error = result.stderr.strip().splitlines()[-1]
+    assert "cannot download RStudio Server" in error and "--rstudio-deb" in error and "--without-rstudio" in error
+    assert not rstudio_built  # no half-built tag
