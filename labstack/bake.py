@@ -14,7 +14,8 @@ def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
     targets: dict[str, dict] = {}
     ca_bundle = check_ca_bundle(settings.ca_bundle)
     for spec in specs:
-        for step in graph.plan(spec):
+        steps = graph.plan(spec)
+        for step in steps:
             if step.image in targets:
                 continue
             args = {"LABSTACK_VERSION": __version__,
@@ -31,8 +32,11 @@ def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
                 target["secret"] = [f"id=ca_bundle,src={ca_bundle}"]
             if step.parent_image:
                 context_name = f"labstack-parent-{step.parent_image}"
+                root_name = f"labstack-parent-{steps[0].image}"
                 args[step.layer.source_arg] = context_name
-                target["contexts"] = {context_name: f"target:{step.parent_image}"}
+                args["BUILDER_IMAGE"] = root_name
+                target["contexts"] = {context_name: f"target:{step.parent_image}",
+                                      root_name: f"target:{steps[0].image}"}
             else:
                 args[step.layer.source_arg] = settings.base_image
             if settings.platform:

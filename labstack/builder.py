@@ -83,7 +83,8 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
         log(f"labstack: [{number}/{len(steps)}] building {tags[0]} from {parent_ref} "
             f"(images/{step.layer.name}/Dockerfile)")
         started = time.monotonic()
-        build(_request(step, parent_ref, tags, settings, ca_bundle), log)
+        root_ref = refs.get(steps[0].image, parent_ref)
+        build(_request(step, parent_ref, root_ref, tags, settings, ca_bundle), log)
         seconds = time.monotonic() - started
         size = client().images.get(tags[0]).attrs["Size"]
         log(f"labstack: built {tags[0]} in {seconds:.0f}s, {size / 1e6:.0f} MB")
@@ -92,10 +93,12 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
     return built
 
 
-def _request(step: BuildStep, parent_ref: str, tags: list[str], settings: BuildSettings,
+def _request(step: BuildStep, parent_ref: str, root_ref: str, tags: list[str], settings: BuildSettings,
              ca_bundle: Path | None) -> BuildRequest:
     args = {
         step.layer.source_arg: parent_ref,
+        # builder stages need only the OS, which the chain's root image has (see code-server's Dockerfile)
+        "BUILDER_IMAGE": root_ref,
         "LABSTACK_VERSION": __version__,
         "KEEP_CA_BUNDLE": "1" if settings.keep_ca_bundle else "0",
     }

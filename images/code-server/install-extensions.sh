@@ -11,7 +11,7 @@ for dir in "$@"; do
     for vsix in "$dir"/*.vsix; do
         [ -e "$vsix" ] || continue
         echo "installing extension $(basename "$vsix")"
-        HOME="$scratch" /opt/code-server/bin/code-server --user-data-dir "$scratch/data" \
+        HOME="$scratch" /usr/local/bin/code-server --user-data-dir "$scratch/data" \
             --extensions-dir "$dest" --install-extension "$vsix"
     done
 done

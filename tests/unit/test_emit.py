@@ -22,7 +22,9 @@ def test_bake_chains_combination_through_named_contexts():
     combo = bake["target"]["rstudio-code-server"]
     assert combo["dockerfile"] == "images/code-server/Dockerfile"
     assert combo["args"]["BASE_IMAGE"] == "labstack-parent-rstudio"
-    assert combo["contexts"] == {"labstack-parent-rstudio": "target:rstudio"}
+    assert combo["args"]["BUILDER_IMAGE"] == "labstack-parent-base"
+    assert combo["contexts"] == {"labstack-parent-rstudio": "target:rstudio",
+                                 "labstack-parent-base": "target:base"}
     assert combo["tags"][0] == "labstack/rstudio-code-server:t1"
     assert combo["secret"] == ["id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt"]
     assert bake["target"]["base"]["args"]["BASE_IMAGE"] == "debian:bookworm-slim"
