@@ -5,12 +5,13 @@ IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob; print(" ".join(tomllib.load
 # Host networking is what works on machines without a usable bridge; override with LABSTACK_NETWORK=default.
 export LABSTACK_NETWORK ?= host
 
-.PHONY: help dockerd list test bench clean $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
+.PHONY: help dockerd list test bench clean build-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
 
 help:
 	@echo "make build-<image>   build one image and its parents ($(IMAGES))"
 	@echo "make test            unit tests, then build and probe every image (the README's test command)"
 	@echo "make test-<image>    build and probe one image"
+	@echo "make build-mig CONTAINER=<name> [MIG_TAG=<image:tag>]  migrate a running code-server container"
 	@echo "make bench           cold/warm build times, sizes, start-to-first-200 (writes reports/)"
 	@echo "make clean           remove labstack's containers and images"
 
@@ -28,6 +29,10 @@ test: dockerd
 
 $(addprefix test-,$(IMAGES)): test-%: dockerd
 	$(BUILD) test $*
+
+build-mig: dockerd
+	@test -n "$(CONTAINER)" || { echo "usage: make build-mig CONTAINER=<name or id> [MIG_TAG=<image:tag>]" >&2; exit 2; }
+	$(BUILD) migrate --container $(CONTAINER) $(if $(MIG_TAG),--tag $(MIG_TAG))
 
 clean: dockerd
 	$(PYTHON) -m labstack.clean

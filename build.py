@@ -147,6 +147,18 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from labstack.migrate import migrate
+
+    naming = Naming.from_environment(args.registry, args.owner, None)
+    result = migrate(container=args.container, from_image=args.from_image, target=args.tag,
+                     user=args.user, owner=naming.owner, registry=naming.registry, tag=naming.tag,
+                     ca_bundle=args.ca_bundle, network=args.network, no_cache=args.no_cache,
+                     build_args=dict(args.build_arg), log=log)
+    print(result["image"])
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from labstack.baseimage import BOOTSTRAP_TAG, bootstrap
     from labstack.engine import client
@@ -185,6 +197,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("specs", nargs="+", metavar="NAME[+NAME...]")
     add_naming_flags(p)
     p.set_defaults(func=cmd_profiles)
+
+    p = sub.add_parser("migrate", help="commit a code-server container and add a Jupyter layer on top")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--container", help="name or id of the running code-server container")
+    source.add_argument("--from-image", help="start from an image already committed from such a container")
+    p.add_argument("--tag", help="image reference for the result (default: {registry}/{owner}/<container>-jupyter:latest)")
+    p.add_argument("--user", help="the account that owns the work, when the container runs as root")
+    p.add_argument("--registry", help="registry host[:port] (env REGISTRY)")
+    p.add_argument("--owner", help="owner/namespace (env OWNER; default: labstack)")
+    p.add_argument("--ca-bundle", type=Path, default=os.environ.get("LABSTACK_CA_BUNDLE") or None,
+                   help="PEM bundle trusted during the build (env LABSTACK_CA_BUNDLE)")
+    p.add_argument("--network", default=os.environ.get("LABSTACK_NETWORK") or None, help="network for build steps")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--build-arg", action="append", type=parse_build_arg, default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("bootstrap", help="make the Debian bookworm base image with debootstrap")
     p.add_argument("--image-tag", help="tag for the result (default: labstack/debian:bookworm-debootstrap)")

@@ -156,7 +156,7 @@ def build(request: BuildRequest, log: Log) -> None:
         for line in process.stdout:
             line = line.rstrip("\n")
             log(line)
-            tail = (tail + [line])[-40:]
+            tail = (tail + [line])[-300:]
         returncode = process.wait()
     except BaseException:
         os.killpg(process.pid, signal.SIGINT)
@@ -169,15 +169,26 @@ def build(request: BuildRequest, log: Log) -> None:
         raise BuildFailed(f"building {request.tags[0]} failed: {_failure_reason(tail, returncode)}")
 
 
+_STEP_OUTPUT = re.compile(r"^#\d+ \d+\.\d+ (.*)$")  # "#8 9.935 <what the RUN step printed>"
+
+
 def _failure_reason(tail: list[str], returncode: int) -> str:
+    """One line that says why a build failed, from the end of BuildKit's plain progress output."""
+    output = [m.group(1).strip() for m in map(_STEP_OUTPUT.match, tail) if m]
+    hint = ""
+    if any("CERTIFICATE_VERIFY_FAILED" in line or "SELF_SIGNED_CERT" in line for line in output):
+        hint = " (TLS certificate rejected: behind an intercepting proxy, pass --ca-bundle)"
     # Our install scripts say what went wrong on a line "labstack-error: ..."; prefer that.
+    for line in reversed(output):
+        if line.startswith("labstack-error:"):
+            return line.split(":", 1)[1].strip()
+    for line in reversed(output):
+        if re.search(r"\berror\b", line, re.IGNORECASE):
+            return line + hint
     for line in reversed(tail):
-        if "labstack-error:" in line:
-            return line.split("labstack-error:", 1)[1].strip()
-    for line in reversed(tail):
-        if "ERROR" in line or "error" in line:
-            return line.strip()
-    return f"exit {returncode}"
+        if "ERROR" in line:
+            return line.strip() + hint
+    return f"exit {returncode}{hint}"
 
 
 class BuildFailed(LabstackError):
