@@ -5,7 +5,7 @@ IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob; print(" ".join(tomllib.load
 # Host networking is what works on machines without a usable bridge; override with LABSTACK_NETWORK=default.
 export LABSTACK_NETWORK ?= host
 
-.PHONY: help dockerd list test bench clean build-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
+.PHONY: help dockerd list test bench clean build-mig test-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
 
 help:
 	@echo "make build-<image>   build one image and its parents ($(IMAGES))"
@@ -29,6 +29,12 @@ test: dockerd
 
 $(addprefix test-,$(IMAGES)): test-%: dockerd
 	$(BUILD) test $*
+
+bench: dockerd
+	$(PYTHON) tests/bench.py
+
+test-mig: dockerd
+	$(BUILD) test mig
 
 build-mig: dockerd
 	@test -n "$(CONTAINER)" || { echo "usage: make build-mig CONTAINER=<name or id> [MIG_TAG=<image:tag>]" >&2; exit 2; }

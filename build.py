@@ -48,15 +48,18 @@ def add_build_flags(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE", help="extra build argument for every layer (repeatable)")
     parser.add_argument("--platform", help="target platform, e.g. linux/amd64 (where the engine supports it)")
     parser.add_argument("--rstudio-deb", type=Path, help="local RStudio Server .deb for the rstudio layer")
-    parser.add_argument("--without-rstudio", action="store_true",
-                        default=os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1",
-                        help="build the rstudio layer without RStudio Server (R, IRkernel, Shiny only)")
+    parser.add_argument("--without-rstudio", action="store_true", default=None,
+                        help="build the rstudio layer without RStudio Server (R, IRkernel, Shiny only); "
+                             "env LABSTACK_WITHOUT_RSTUDIO=1 does the same unless --rstudio-deb is given")
     parser.add_argument("--vsix", type=Path, action="append", default=[],
                         help="bundle this .vsix extension into the code-server layer (repeatable)")
 
 
 def build_settings(args: argparse.Namespace):
     from labstack.builder import BuildSettings
+
+    if args.without_rstudio is None:  # the environment's default yields to an explicit --rstudio-deb
+        args.without_rstudio = os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1" and not args.rstudio_deb
 
     layer_args: dict[str, dict[str, str]] = {}
     layer_files: dict[str, list[Path]] = {}
@@ -101,19 +104,40 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from labstack.builder import build_spec
-
+    """Run the image tests of each spec; they build what they need (from cache) with these flags."""
     graph = load_graph(REPO_ROOT / "images")
     files = []
     for spec in args.specs:
-        graph.plan(spec)  # unknown names fail here with exit 2
-        layer = spec.split("+")[-1]
-        files.append(str(REPO_ROOT / "tests" / "images" / f"test_{layer.replace('-', '_')}.py"))
-    settings = build_settings(args)
-    for spec in args.specs:
-        build_spec(spec, settings, log)
-    env = dict(os.environ, LABSTACK_TEST_SPECS=",".join(args.specs))
-    return subprocess.call([sys.executable, "-m", "pytest", *files, *args.pytest_args], env=env)
+        if not (spec in graph.layers and graph.layers[spec].migration):
+            graph.plan(spec)  # unknown names fail here with exit 2
+        path = REPO_ROOT / "tests" / "images" / f"test_{spec.replace('+', '_').replace('-', '_')}.py"
+        if not path.is_file():
+            raise LabstackError(f"no tests for {spec!r} (expected {path.relative_to(REPO_ROOT)})")
+        files.append(str(path))
+    build_settings(args)  # the same validation as build
+    env = dict(os.environ, BASE_IMAGE=args.base_image, LABSTACK_NETWORK=args.network or "host")
+    if args.ca_bundle:
+        env["LABSTACK_CA_BUNDLE"] = str(args.ca_bundle)
+    if args.without_rstudio:
+        env["LABSTACK_WITHOUT_RSTUDIO"] = "1"
+    if args.rstudio_deb:
+        env["LABSTACK_RSTUDIO_DEB"] = str(args.rstudio_deb.resolve())
+    return subprocess.call([sys.executable, "-m", "pytest", *files, *args.pytest_args], env=env, cwd=REPO_ROOT)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from labstack.engine import push
+
+    naming = Naming.from_environment(args.registry, args.owner, args.tag)
+    if not naming.registry:
+        raise LabstackError("push needs a registry: --registry HOST[:PORT] or REGISTRY")
+    graph = load_graph(REPO_ROOT / "images")
+    images = [graph.plan(spec)[-1].image for spec in args.specs]
+    for image in images:
+        for tag in naming.tags(image):
+            push(tag, log)
+            print(tag)
+    return 0
 
 
 def cmd_bake(args: argparse.Namespace) -> int:
@@ -186,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     add_build_flags(p)
     p.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("push", help="push the built NAME[+NAME...] images (all their tags) to --registry")
+    p.add_argument("specs", nargs="+", metavar="NAME[+NAME...]")
+    add_naming_flags(p)
+    p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("bake", help="emit a docker buildx bake file (JSON) for NAME[+NAME...]")
     p.add_argument("specs", nargs="+", metavar="NAME[+NAME...]")

@@ -49,6 +49,8 @@ def resolve_base_image(ref: str, log: Log, pull_timeout: int = 300) -> str:
     try:
         client().images.pull(ref)
         return ref
+    except docker.errors.APIError as error:
+        reason = error.explanation or _first_line(error)  # the daemon's own words, without the URL
     except docker.errors.DockerException as error:
         reason = _first_line(error)
     if not is_debian_bookworm(ref):

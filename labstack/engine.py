@@ -53,6 +53,20 @@ def image_labels(ref: str) -> dict[str, str]:
     return client().images.get(ref).labels or {}
 
 
+def push(ref: str, log: Log) -> None:
+    """Push one tag, failing with the registry's own message."""
+    if not image_exists(ref):
+        raise LabstackError(f"no image {ref} here: build it first with the same --registry, --owner and --tag")
+    repository, _, tag = ref.rpartition(":")
+    log(f"labstack: pushing {ref}")
+    try:
+        for event in client().api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                raise LabstackError(f"pushing {ref} failed: {event['error']}")
+    except docker.errors.APIError as error:
+        raise LabstackError(f"pushing {ref} failed: {_first_line(error)}") from None
+
+
 def remove_image(ref: str) -> None:
     try:
         client().images.remove(ref, noprune=False)

@@ -11,7 +11,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import docker.errors
 import requests
@@ -20,6 +20,35 @@ from .engine import client
 
 # Every container we start carries this label, so `make clean` and test teardown can find strays.
 LABEL = "io.labstack.smoke"
+
+
+T = TypeVar("T")
+
+
+def poll_until(check: Callable[[], T], timeout: float, interval: float, failure: Callable[[], str]) -> T:
+    """Call check() every `interval` seconds until it returns something truthy, and return that.
+
+    Bounded in count and in time; check() may raise to give up early (a container that exited).
+    """
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 1):
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    raise AssertionError(failure())
+
+
+def answers(url: str, ok: Callable[[requests.Response], bool] = lambda r: r.status_code == 200,
+            **kwargs: Any) -> requests.Response | None:
+    """GET url once: the response if ok(response), else None (connection errors included)."""
+    try:
+        response = requests.get(url, **{"timeout": 10, **kwargs})
+    except requests.RequestException:
+        return None
+    return response if ok(response) else None
 
 
 def free_loopback_port() -> int:
@@ -106,19 +135,13 @@ class JupyterContainer:
         return self
 
     def wait_until_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout * 4) + 1):
+        def ready():
             if self.tracked.status() == "exited":
                 raise AssertionError(f"container exited:\n{self.tracked.logs()[-3000:]}")
-            try:
-                if requests.get(f"{self.base_url}/api", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.25)
-        raise AssertionError(f"Jupyter not ready after {timeout}s:\n{self.tracked.logs()[-3000:]}")
+            return answers(f"{self.base_url}/api", timeout=2)
+
+        poll_until(ready, timeout, 0.25,
+                   lambda: f"Jupyter not ready after {timeout}s:\n{self.tracked.logs()[-3000:]}")
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -131,23 +154,19 @@ class JupyterContainer:
         kwargs.setdefault("allow_redirects", False)
         return requests.get(self.url(path), headers=headers, **kwargs)
 
-    def wait_for(self, path: str, timeout: float = 120, status: int = 200) -> requests.Response:
+    def wait_for(self, path: str, timeout: float = 120, status: int = 200,
+                 interval: float = 1) -> requests.Response:
         """GET path with the token (following redirects) until it answers `status`; bounded."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        for _ in range(int(timeout) + 1):
-            try:
-                last = self.get(path, timeout=10, allow_redirects=True)
-                if last.status_code == status:
-                    return last
-            except requests.RequestException as error:
-                last = error
-            if time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        detail = getattr(last, "status_code", last)
-        raise AssertionError(f"{path} did not answer {status} in {timeout}s (last: {detail})\n"
-                             f"{self.tracked.logs()[-3000:]}")
+        last: list[Any] = [None]
+
+        def check():
+            last[0] = answers(self.url(path), ok=lambda r: True, allow_redirects=True,
+                              headers={"Authorization": f"token {self.token}"})
+            return last[0] if last[0] is not None and last[0].status_code == status else None
+
+        return poll_until(check, timeout, interval, lambda: (
+            f"{path} did not answer {status} in {timeout}s (last: {getattr(last[0], 'status_code', None)})\n"
+            f"{self.tracked.logs()[-3000:]}"))
 
     def websocket_status(self, path: str, token: bool = True) -> int:
         """Try a websocket upgrade at path; the HTTP status: 101 if it upgraded."""

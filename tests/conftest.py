@@ -1,5 +1,4 @@
 """Shared pytest setup: unit tests (no engine) run first, then the image tests."""
-import pytest
 
 
 def pytest_collection_modifyitems(session, config, items):

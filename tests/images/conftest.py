@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -24,14 +25,15 @@ def settings_from_environment(extra_files: dict[str, list[Path]] | None = None) 
     """The same environment variables build.py reads, so tests build what `make build-*` builds."""
     layer_args: dict[str, dict[str, str]] = {}
     layer_files: dict[str, list[Path]] = dict(extra_files or {})
-    without_rstudio = os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1"
     rstudio_deb = Path(os.environ["LABSTACK_RSTUDIO_DEB"]) if os.environ.get("LABSTACK_RSTUDIO_DEB") else None
+    without_rstudio = os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1" and not rstudio_deb
     if without_rstudio or rstudio_deb:
         layer_args["rstudio"], files = rstudio_hooks(without_rstudio, rstudio_deb)
         layer_files.setdefault("rstudio", []).extend(files)
     ca_bundle = os.environ.get("LABSTACK_CA_BUNDLE")
     return BuildSettings(
-        naming=Naming.from_environment(tag=TEST_TAG),
+        # only the test tag: a version tag would make a test build (with a test extension) look released
+        naming=replace(Naming.from_environment(tag=TEST_TAG), version_tag=""),
         base_image=os.environ.get("BASE_IMAGE", "debian:bookworm-slim"),
         ca_bundle=Path(ca_bundle) if ca_bundle else None,
         network=os.environ.get("LABSTACK_NETWORK", "host"),

@@ -1,24 +1,19 @@
 """`build.py migrate`: a running legacy code-server container becomes a Jupyter image, keeping its work."""
 import os
-import shutil
 import subprocess
 import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from labstack import REPO_ROOT
 from labstack.baseimage import resolve_base_image
 from labstack.engine import BuildRequest, build, remove_image
-from labstack.smoke import JupyterContainer, TrackedContainer
-from labstack.vsix import make_vsix
+from labstack.smoke import JupyterContainer, TrackedContainer, poll_until
 from conftest import settings_from_environment
+from legacy import EXTENSION_ID, build_legacy_image
 from probes import assert_refused, process_uids
 
-FIXTURE = REPO_ROOT / "tests" / "fixtures" / "legacy-code-server"
-EXTENSION_ID = "legacy-test.probe"
 HOME = "/home/coder"
 SETTINGS = f"{HOME}/.local/share/code-server/User/settings.json"
 
@@ -38,16 +33,10 @@ def base_ref():
 
 
 @pytest.fixture(scope="module")
-def legacy_image(image, base_ref, tmp_path_factory, engine):
-    """Build the legacy-style code-server image from our Debian base and our code-server files."""
-    context = tmp_path_factory.mktemp("legacy")
-    shutil.copytree(FIXTURE, context, dirs_exist_ok=True)
-    make_vsix(context / "legacy.vsix", "legacy-test", "probe")
-    settings = settings_from_environment()
-    tag = "labstack-test/legacy-code-server:smoke"
-    build(BuildRequest(dockerfile=context / "Dockerfile", context=context, tags=[tag],
-                       build_args={"BASE_IMAGE": base_ref, "CODE_SERVER_IMAGE": image("code-server")},
-                       ca_bundle=settings.ca_bundle, network=settings.network), lambda line: None)
+def legacy_image(image, base_ref, engine):
+    """The legacy-style code-server image, from our Debian base and our code-server files."""
+    tag = build_legacy_image("labstack-test/legacy-code-server:smoke", base_ref, image("code-server"),
+                             settings_from_environment())
     yield tag
     remove_image(tag)
 
@@ -66,18 +55,16 @@ def legacy(legacy_image):
 
 def settle(tracked, timeout=90):
     """Wait until code-server in the legacy container has started and stopped adding files."""
-    deadline = time.monotonic() + timeout
-    previous = None
-    for _ in range(timeout):
-        if time.monotonic() > deadline:
-            break
-        current = sorted((change["Path"], change["Kind"]) for change in (tracked.container.diff() or []))
+    previous = [None]
+
+    def settled():
+        current = changes(tracked)
         started = any(path.endswith("code-server-ipc.sock") for path, _ in current)
-        if started and current == previous:
-            return
-        previous = current
-        time.sleep(2)
-    raise AssertionError(f"legacy code-server did not settle in {timeout}s:\n{tracked.logs()[-2000:]}")
+        done = started and current == previous[0]
+        previous[0] = current
+        return done
+
+    poll_until(settled, timeout, 2, lambda: f"legacy code-server did not settle in {timeout}s:\n{tracked.logs()[-2000:]}")
 
 
 def changes(tracked):

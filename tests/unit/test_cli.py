@@ -1,29 +1,18 @@
 """build.py's answers to bad input: one line on stderr, exit 2, before any engine is contacted."""
-import subprocess
-import sys
-
 import pytest
 
 from labstack import REPO_ROOT
 
 
-def run(*args, env_extra=None):
-    import os
-
-    env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock", **(env_extra or {}))
-    return subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), *args],
-                          capture_output=True, text=True, timeout=60, env=env)
-
-
-def test_help_lists_the_commands():
-    result = run("--help")
+def test_help_lists_the_commands(build_py):
+    result = build_py("--help")
     assert result.returncode == 0
     for command in ("list", "build", "test", "bootstrap"):
         assert command in result.stdout
 
 
-def test_list_prints_graph():
-    result = run("list")
+def test_list_prints_graph(build_py):
+    result = build_py("list")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["NAME", "PARENT", "TAGS"]
@@ -37,31 +26,39 @@ def test_list_prints_graph():
     (["build", "base", "--ca-bundle", str(REPO_ROOT / "pytest.ini")], "holds no PEM certificate"),
     (["build", "base", "--tag", "bad:tag"], "bad tag"),
     (["test", "nope"], "unknown image 'nope'"),
+    (["push", "base"], "push needs a registry"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, message):
-    result = run(*args)
+def test_bad_input_is_one_line_and_exit_2(build_py, args, message):
+    result = build_py(*args)
     assert result.returncode == 2, result
     assert result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
 
 
-def test_no_engine_is_a_clear_error():
-    result = run("build", "base")
+def test_no_engine_is_a_clear_error(build_py):
+    result = build_py("build", "base")
     assert result.returncode == 2
     assert "no Docker Engine answers" in result.stderr
 
 
-def test_rstudio_flags_contradicting_are_rejected(tmp_path):
+def test_rstudio_flags_contradicting_are_rejected(build_py, tmp_path):
     deb = tmp_path / "rstudio.deb"
     deb.write_bytes(b"not a deb")
-    result = run("build", "rstudio", "--without-rstudio", "--rstudio-deb", str(deb))
+    result = build_py("build", "rstudio", "--without-rstudio", "--rstudio-deb", str(deb))
     assert result.returncode == 2 and "contradict" in result.stderr
 
 
-def test_rstudio_deb_must_be_a_package(tmp_path):
+def test_explicit_rstudio_deb_wins_over_environment_default(build_py, tmp_path):
     deb = tmp_path / "rstudio.deb"
     deb.write_bytes(b"not a deb")
-    result = run("build", "rstudio", "--rstudio-deb", str(deb))
+    result = build_py("build", "rstudio", "--rstudio-deb", str(deb), env_extra={"LABSTACK_WITHOUT_RSTUDIO": "1"})
+    assert result.returncode == 2 and "not a readable .deb" in result.stderr  # got past the flags
+
+
+def test_rstudio_deb_must_be_a_package(build_py, tmp_path):
+    deb = tmp_path / "rstudio.deb"
+    deb.write_bytes(b"not a deb")
+    result = build_py("build", "rstudio", "--rstudio-deb", str(deb))
     assert result.returncode == 2 and "not a readable .deb" in result.stderr
-    result = run("build", "rstudio", "--rstudio-deb", str(tmp_path / "missing.deb"))
+    result = build_py("build", "rstudio", "--rstudio-deb", str(tmp_path / "missing.deb"))
     assert result.returncode == 2 and "no such file" in result.stderr

@@ -1,23 +1,16 @@
 """The image graph emitted as a buildx bake file and as Zero-to-JupyterHub profiles."""
 import json
-import subprocess
-import sys
-
 import yaml
 
-from labstack import REPO_ROOT
 
-
-def build_py(*args):
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), *args],
-                            capture_output=True, text=True, timeout=60)
+def output(result):
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def test_bake_chains_combination_through_named_contexts():
-    bake = json.loads(build_py("bake", "rstudio+code-server", "--tag", "t1",
-                               "--ca-bundle", "/etc/ssl/certs/ca-certificates.crt"))
+def test_bake_chains_combination_through_named_contexts(build_py):
+    bake = json.loads(output(build_py("bake", "rstudio+code-server", "--tag", "t1",
+                               "--ca-bundle", "/etc/ssl/certs/ca-certificates.crt")))
     assert bake["group"]["default"]["targets"] == ["base", "rstudio", "rstudio-code-server"]
     combo = bake["target"]["rstudio-code-server"]
     assert combo["dockerfile"] == "images/code-server/Dockerfile"
@@ -31,9 +24,9 @@ def test_bake_chains_combination_through_named_contexts():
     assert "contexts" not in bake["target"]["base"]
 
 
-def test_profiles_point_at_registry_tags():
-    values = yaml.safe_load(build_py("profiles", "code-server", "rstudio+code-server",
-                                     "--registry", "localhost:5000", "--tag", "2026.11"))
+def test_profiles_point_at_registry_tags(build_py):
+    values = yaml.safe_load(output(build_py("profiles", "code-server", "rstudio+code-server",
+                                     "--registry", "localhost:5000", "--tag", "2026.11")))
     profiles = values["singleuser"]["profileList"]
     assert [p["kubespawner_override"]["image"] for p in profiles] == [
         "localhost:5000/labstack/code-server:2026.11",

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""`make bench`: build times (cold and warm), image sizes, start-to-first-200 and migration figures.
+
+Writes reports/bench.md and reports/bench.json. Speed and size targets live here, never in tests.
+Cold builds use --no-cache (the bootstrapped base image is timed separately); warm builds repeat the
+same build with nothing changed. Every request goes to a loopback port and every wait is bounded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent / "images")]
+
+from conftest import settings_from_environment  # noqa: E402
+from labstack import REPO_ROOT  # noqa: E402
+from labstack.baseimage import BOOTSTRAP_TAG, bootstrap, resolve_base_image  # noqa: E402
+from labstack.builder import build_spec  # noqa: E402
+from labstack.engine import remove_image  # noqa: E402
+from labstack.migrate import migrate  # noqa: E402
+from labstack.naming import Naming, source_version  # noqa: E402
+from labstack.smoke import JupyterContainer, TrackedContainer  # noqa: E402
+from legacy import build_legacy_image  # noqa: E402
+
+REPORTS = REPO_ROOT / "reports"
+STARTS = int(os.environ.get("BENCH_STARTS", "3"))
+
+
+def log(line: str) -> None:
+    if line.startswith("labstack:"):
+        print(line, file=sys.stderr, flush=True)
+
+
+def first_200(image: str, path: str, timeout: float = 180) -> float:
+    """Seconds from `docker run` to the first 200 at path (through the proxy, with the token)."""
+    jupyter = JupyterContainer(image)
+    started = time.monotonic()
+    try:
+        jupyter.start(ready_timeout=timeout)
+        jupyter.wait_for(path, timeout=timeout, interval=0.1)
+        return time.monotonic() - started
+    finally:
+        jupyter.stop()
+
+
+def main() -> int:
+    settings = settings_from_environment()
+    settings = replace(settings, naming=Naming(owner="labstack", tag="bench"))
+    results: dict = {"commit": source_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                     "machine": f"{os.cpu_count()} cores, {platform.machine()}", "builds": {}, "starts": {}}
+
+    # The debootstrapped base image, as a machine without a registry makes it.
+    base_ref = resolve_base_image(settings.base_image, log)
+    if base_ref == BOOTSTRAP_TAG:
+        started = time.monotonic()
+        bootstrap(log, tag="labstack-bench/debian:bootstrap")
+        results["bootstrap_seconds"] = round(time.monotonic() - started, 1)
+        remove_image("labstack-bench/debian:bootstrap")
+
+    for spec in ("code-server", "rstudio", "rstudio+code-server"):
+        cold = build_spec(spec, replace(settings, no_cache=spec != "rstudio+code-server"), log)
+        warm = build_spec(spec, settings, log)
+        for c, w in zip(cold, warm):
+            entry = results["builds"].setdefault(c.name, {})
+            if spec != "rstudio+code-server" or c.name == "rstudio-code-server":
+                entry.update(cold_seconds=round(c.seconds, 1), size_mb=round(c.size_bytes / 1e6))
+            entry["warm_seconds"] = round(w.seconds, 1)
+    results["builds"]["rstudio-code-server"]["note"] = "built on cached rstudio; builder stage shared via BUILDER_IMAGE"
+
+    tags = {name: settings.naming.tags(name)[0] for name in results["builds"]}
+    for image, path in (("base", "/lab"), ("code-server", "/vscode/"), ("rstudio", "/shiny/")):
+        times = [first_200(tags[image], path) for _ in range(STARTS)]
+        results["starts"][f"{image} {path}"] = {"median_seconds": round(statistics.median(times), 2),
+                                                 "runs": [round(t, 2) for t in times]}
+
+    legacy = build_legacy_image("labstack-bench/legacy:bench", base_ref, tags["code-server"], settings)
+    with TrackedContainer(legacy, network_mode="none", name=f"labstack-bench-legacy-{uuid.uuid4().hex[:6]}") as tracked:
+        tracked.run_detached()
+        result = migrate(container=tracked.container.name, from_image=None, target="labstack-bench/migrated:bench",
+                         user=None, owner="labstack", registry="", tag="bench", ca_bundle=settings.ca_bundle,
+                         network=settings.network, no_cache=True, build_args={}, log=log)
+    results["migration"] = {"seconds_cold": round(result["seconds"], 1), "adds_mb": round(result["added_bytes"] / 1e6)}
+    remove_image("labstack-bench/migrated:bench")
+    remove_image(legacy)
+
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    (REPORTS / "bench.md").write_text(render(results))
+    print(render(results))
+    return 0
+
+
+def render(r: dict) -> str:
+    lines = [f"# labstack bench — {r['date']}, {r['commit']}, {r['machine']}", ""]
+    if "bootstrap_seconds" in r:
+        lines += [f"debootstrap of the Debian base image: {r['bootstrap_seconds']} s", ""]
+    lines += ["| image | size (MB) | cold build (s) | warm build (s) |", "|---|---|---|---|"]
+    for name, b in r["builds"].items():
+        lines.append(f"| {name} | {b.get('size_mb', '')} | {b.get('cold_seconds', '')} | {b['warm_seconds']} |")
+    lines += ["", "| start to first 200 | median (s) | runs (s) |", "|---|---|---|"]
+    for what, s in r["starts"].items():
+        lines.append(f"| {what} | {s['median_seconds']} | {', '.join(map(str, s['runs']))} |")
+    m = r["migration"]
+    lines += ["", f"migration (legacy code-server container, cold): {m['seconds_cold']} s, "
+                  f"adds {m['adds_mb']} MB to the committed image", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Push to and pull from a real registry (Debian's docker-registry on loopback), then boot the pulled image."""
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from labstack import REPO_ROOT
+from labstack.engine import remove_image
+from labstack.naming import Naming
+from labstack.smoke import JupyterContainer
+from services import start_registry
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    service, address = start_registry(tmp_path_factory.mktemp("registry"))
+    yield address
+    service.stop()
+
+
+def build_py(*args):
+    return subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), *args],
+                          capture_output=True, text=True, timeout=1800)
+
+
+def test_push_then_pull_and_boot(registry, image, engine):
+    image("base")  # built (or cached) under the smoke tag
+    naming = Naming.from_environment(registry=registry, tag="smoke")
+    built = build_py("build", "base", "--registry", registry, "--tag", "smoke", "--network", "host")
+    assert built.returncode == 0, built.stderr[-2000:]
+    pushed = build_py("push", "base", "--registry", registry, "--tag", "smoke")
+    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    assert pushed.stdout.split() == naming.tags("base")
+
+    assert "labstack/base" in requests.get(f"http://{registry}/v2/_catalog", timeout=10).json()["repositories"]
+    listed = requests.get(f"http://{registry}/v2/labstack/base/tags/list", timeout=10).json()["tags"]
+    assert {tag.split(":")[-1] for tag in naming.tags("base")} <= set(listed)
+
+    ref = naming.tags("base")[0]
+    for tag in naming.tags("base"):
+        remove_image(tag)
+    try:
+        engine.images.pull(ref)
+        with JupyterContainer(ref) as jupyter:
+            assert jupyter.get("/lab").status_code == 200
+            assert jupyter.exec(["id", "-u"]).strip() == "1000"
+    finally:
+        for tag in naming.tags("base"):
+            remove_image(tag)
+
+
+def test_push_of_an_unbuilt_image_is_a_clear_error(registry):
+    result = build_py("push", "base", "--registry", registry, "--tag", "never-built")
+    assert result.returncode == 2
+    assert "build it first" in result.stderr.strip().splitlines()[-1]
