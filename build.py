@@ -44,6 +44,8 @@ def add_build_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", default=os.environ.get("LABSTACK_NETWORK") or None,
                         help="network mode for RUN steps, e.g. host (env LABSTACK_NETWORK)")
     parser.add_argument("--no-cache", action="store_true", help="build every layer afresh")
+    parser.add_argument("--no-cache-layer", action="append", default=[], metavar="NAME",
+                        help="build this layer afresh, its parents from cache (repeatable)")
     parser.add_argument("--build-arg", action="append", type=parse_build_arg, default=[],
                         metavar="KEY=VALUE", help="extra build argument for every layer (repeatable)")
     parser.add_argument("--platform", help="target platform, e.g. linux/amd64 (where the engine supports it)")
@@ -74,6 +76,7 @@ def build_settings(args: argparse.Namespace):
         keep_ca_bundle=args.keep_ca_bundle,
         network=args.network,
         no_cache=args.no_cache,
+        no_cache_layers=frozenset(args.no_cache_layer),
         platform=args.platform,
         build_args=dict(args.build_arg),
         layer_args=layer_args,

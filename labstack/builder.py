@@ -26,6 +26,7 @@ class BuildSettings:
     keep_ca_bundle: bool = False
     network: str | None = None
     no_cache: bool = False
+    no_cache_layers: frozenset[str] = frozenset()  # rebuild only these layers afresh (parents from cache)
     platform: str | None = None
     build_args: dict[str, str] = field(default_factory=dict)
     # per layer: extra build args and files to stage (the "hooks" of each layer)
@@ -66,6 +67,8 @@ def stage_files(layer: str, files: list[Path]) -> None:
 def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None = None) -> list[BuiltImage]:
     graph = graph or load_graph(REPO_ROOT / "images")
     steps = graph.plan(spec)  # bad specs fail here, before anything is pulled or built
+    for name in settings.no_cache_layers:
+        graph.layer(name)
     ca_bundle = check_ca_bundle(settings.ca_bundle)
     for layer, files in settings.layer_files.items():
         for source in files:
@@ -111,7 +114,7 @@ def _request(step: BuildStep, parent_ref: str, root_ref: str, tags: list[str], s
         build_args=args,
         ca_bundle=ca_bundle,
         network=settings.network,
-        no_cache=settings.no_cache,
+        no_cache=settings.no_cache or step.layer.name in settings.no_cache_layers,
         platform=settings.platform,
     )
 

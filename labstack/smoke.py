@@ -6,6 +6,7 @@ bridge) and listen on a free loopback port; every wait loop is bounded in count 
 """
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import time
@@ -18,8 +19,13 @@ import requests
 
 from .engine import client
 
-# Every container we start carries this label, so `make clean` and test teardown can find strays.
+# Every container we start carries this label, so `make clean` and test teardown can find strays;
+# its value tells test runs apart (LABSTACK_SMOKE_SESSION), e.g. for the interruption tests.
 LABEL = "io.labstack.smoke"
+
+
+def session_label() -> dict[str, str]:
+    return {LABEL: os.environ.get("LABSTACK_SMOKE_SESSION", "1")}
 
 
 T = TypeVar("T")
@@ -64,7 +70,7 @@ class TrackedContainer:
         self.container = None
 
     def run_detached(self, **overrides: Any):
-        kwargs = {"network_mode": "host", "detach": True, "labels": {LABEL: "1"}}
+        kwargs = {"network_mode": "host", "detach": True, "labels": session_label()}
         kwargs.update(self.run_kwargs)
         kwargs.update(overrides)
         self.container = client().containers.run(self.image, **kwargs)

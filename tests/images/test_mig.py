@@ -130,6 +130,24 @@ def test_code_server_was_not_reinstalled(jupyter):
     assert "/usr/lib/code-server/lib/node /usr/lib/code-server/out/node/entry.js" in commands
 
 
+def test_from_image_migrates_an_earlier_commit(legacy, engine):
+    committed = f"labstack-test/committed:{uuid.uuid4().hex[:8]}"
+    target = f"labstack-test/migrated-from-image:{uuid.uuid4().hex[:8]}"
+    repository, tag = committed.split(":")
+    legacy.container.commit(repository=repository, tag=tag)
+    try:
+        result = build_py("migrate", "--from-image", committed, "--tag", target, "--network", "host")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "extensions:   1 in /home/coder/.local/share/code-server/extensions" in result.stderr
+        with JupyterContainer(target) as jupyter:
+            assert jupyter.exec(["cat", f"{HOME}/project/runtime.txt"]).strip() == "written at run time"
+            assert EXTENSION_ID in jupyter.exec(["code-server", "--list-extensions"]).split()
+            assert engine.images.get(target).labels["io.labstack.migrated-from"] == f"image {committed}"
+    finally:
+        remove_image(target)
+        remove_image(committed)
+
+
 # ---- bad input: one line, exit 2, no image tagged
 
 def assert_refused_migration(engine, args, message):

@@ -27,6 +27,7 @@ def test_list_prints_graph(build_py):
     (["build", "base", "--tag", "bad:tag"], "bad tag"),
     (["test", "nope"], "unknown image 'nope'"),
     (["push", "base"], "push needs a registry"),
+    (["build", "base", "--no-cache-layer", "nope"], "unknown image 'nope'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(build_py, args, message):
     result = build_py(*args)
