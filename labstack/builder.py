@@ -1,7 +1,6 @@
 """Build a spec's steps in order, each layer's Dockerfile on the image built before it."""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -117,9 +116,3 @@ def _request(step: BuildStep, parent_ref: str, root_ref: str, tags: list[str], s
         no_cache=settings.no_cache or step.layer.name in settings.no_cache_layers,
         platform=settings.platform,
     )
-
-
-def default_ca_bundle() -> Path | None:
-    """LABSTACK_CA_BUNDLE from the environment, if set (CI sets it to the host's bundle)."""
-    value = os.environ.get("LABSTACK_CA_BUNDLE")
-    return Path(value) if value else None

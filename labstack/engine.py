@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -208,6 +207,3 @@ def _failure_reason(tail: list[str], returncode: int) -> str:
 class BuildFailed(LabstackError):
     pass
 
-
-def which(program: str) -> str | None:
-    return shutil.which(program)
