@@ -15,7 +15,7 @@ import docker.errors
 from . import REPO_ROOT, LabstackError, __version__
 from .builder import check_ca_bundle
 from .engine import BuildRequest, Log, build, client, image_exists, remove_image
-from .smoke import LABEL
+from .smoke import TrackedContainer
 
 SUPPORTED_OS = ("debian", "ubuntu")
 
@@ -67,16 +67,14 @@ class Findings:
 
 def probe_image(image: str, user: str | None = None) -> Findings:
     kwargs = {"user": user} if user else {}
-    container = client().containers.run(
-        image, entrypoint=["sh", "-c", _PROBE], command=[], detach=True, network_mode="none",
-        labels={LABEL: "1"}, **kwargs)
-    try:
-        result = container.wait(timeout=120)
-        output = container.logs().decode(errors="replace")
-    except Exception as error:  # requests' ReadTimeout and the like: the probe hung
-        raise LabstackError(f"probing {image} failed: {error}") from None
-    finally:
-        container.remove(force=True)
+    with TrackedContainer(image, entrypoint=["sh", "-c", _PROBE], command=[], network_mode="none",
+                          **kwargs) as probe:
+        container = probe.run_detached()
+        try:
+            result = container.wait(timeout=120)
+            output = container.logs().decode(errors="replace")
+        except Exception as error:  # requests' ReadTimeout and the like: the probe hung
+            raise LabstackError(f"probing {image} failed: {error}") from None
     if result.get("StatusCode") != 0:
         last = output.strip().splitlines()[-1:] or ["no output"]
         raise LabstackError(f"probing {image} failed (is there a POSIX shell in it?): {last[0]}")

@@ -68,12 +68,19 @@ class TrackedContainer:
         self.image = image
         self.run_kwargs = run_kwargs
         self.container = None
+        # Named before it exists, so it can be found and removed even when `run` fails or is
+        # interrupted between creating and starting it (the SDK leaves such a container behind).
+        self.name = run_kwargs.pop("name", None) or f"labstack-{uuid.uuid4().hex[:12]}"
 
     def run_detached(self, **overrides: Any):
-        kwargs = {"network_mode": "host", "detach": True, "labels": session_label()}
+        kwargs = {"network_mode": "host", "detach": True, "labels": session_label(), "name": self.name}
         kwargs.update(self.run_kwargs)
         kwargs.update(overrides)
-        self.container = client().containers.run(self.image, **kwargs)
+        try:
+            self.container = client().containers.run(self.image, **kwargs)
+        except BaseException:
+            self.remove()
+            raise
         return self.container
 
     def exec(self, cmd: list[str], timeout: int = 60, user: str | None = None,
@@ -97,12 +104,12 @@ class TrackedContainer:
         return self.container.status
 
     def remove(self) -> None:
-        if self.container is not None:
-            try:
-                self.container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
-            self.container = None
+        try:
+            container = self.container or client().containers.get(self.name)
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        self.container = None
 
     def __enter__(self) -> "TrackedContainer":
         return self

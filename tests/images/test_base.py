@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from labstack import REPO_ROOT
-from labstack.smoke import JupyterContainer, free_loopback_port
+from labstack.smoke import JupyterContainer, free_loopback_port, poll_until
 from probes import assert_home_belongs_to, assert_refused, expected_server_names, process_uids, servers_info_names
 
 
@@ -78,6 +78,12 @@ def test_home_belongs_to_jovyan(jupyter):
 
 def test_healthcheck_passes(jupyter):
     assert jupyter.exec(["healthcheck"]).strip() == "ok"
+    # and Docker itself, running the image's HEALTHCHECK (first run about 15 s after start), agrees
+    def health():
+        jupyter.tracked.container.reload()
+        return jupyter.tracked.container.attrs["State"]["Health"]["Status"] == "healthy"
+
+    poll_until(health, 90, 1, lambda: f"never healthy: {jupyter.tracked.container.attrs['State']['Health']}")
 
 
 def test_labels_carry_versions(jupyter, engine):

@@ -7,9 +7,12 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import docker.errors
+import pytest
+
 from labstack import REPO_ROOT
 from labstack.engine import image_exists
-from labstack.smoke import LABEL, poll_until
+from labstack.smoke import LABEL, TrackedContainer, poll_until
 
 
 def interrupt(cmd, ready, env=None, timeout=180):
@@ -53,3 +56,12 @@ def test_interrupted_build_tags_nothing(image):
     assert code == 130, output[-2000:]
     assert "build.py: interrupted" in output
     assert not image_exists(f"labstack/base:{tag}")
+
+
+def test_failed_start_leaves_no_container(engine, image):
+    # The docker SDK creates, then starts; when the start fails it leaves the created container behind.
+    tracked = TrackedContainer(image("base"), entrypoint=["/nonexistent"], network_mode="none")
+    with pytest.raises(docker.errors.APIError):
+        tracked.run_detached()
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(tracked.name)
