@@ -98,18 +98,17 @@ def check(findings: Findings, source: str) -> None:
         raise LabstackError(f"{source} runs as root: pass --user with the account that owns the work")
 
 
-def commit_container(name_or_id: str, log: Log) -> tuple[str, str]:
-    """Commit the container, paused while it is committed. Returns (temporary tag, description)."""
+def commit_container(name_or_id: str, tag: str, log: Log) -> str:
+    """Commit the container as `tag`, paused while it is committed. Returns a description of it."""
     try:
         container = client().containers.get(name_or_id)
     except docker.errors.NotFound:
         raise LabstackError(f"no container named or with id {name_or_id!r}") from None
-    tag = f"labstack-migrate-source:{secrets.token_hex(6)}"
     log(f"labstack: committing container {container.name} ({container.short_id}), paused while it is committed")
     repository, version = tag.split(":")
     container.commit(repository=repository, tag=version, pause=True,
                      message=f"labstack migrate: snapshot of {container.name}")
-    return tag, f"container {container.name} ({container.short_id})"
+    return f"container {container.name} ({container.short_id})"
 
 
 def default_target(source_name: str, owner: str, registry: str, tag: str) -> str:
@@ -128,7 +127,9 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
     temporary = None
     try:
         if container:
-            temporary, described = commit_container(container, log)
+            # named before the commit, so the finally below removes it even if the commit is interrupted
+            temporary = f"labstack-migrate-source:{secrets.token_hex(6)}"
+            described = commit_container(container, temporary, log)
             source = temporary
             source_name = client().containers.get(container).name
         else:
