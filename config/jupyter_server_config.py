@@ -17,9 +17,10 @@ c.ServerProxy.host_allowlist = ["localhost", "127.0.0.1", "::1"]
 LABSTACK_DEFAULT_TIMEOUT = int(os.environ.get("LABSTACK_PROXY_TIMEOUT", "120"))
 c.ServerProxy.servers = {}
 
-# Don't leave a browser-launch attempt or the file browser's hidden files to chance.
 c.ServerApp.open_browser = False
-c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
+# Not a login shell: Debian's /etc/profile would reset PATH and drop /opt/jupyter/bin and the
+# other folders the image's layers put on it. The terminal inherits the image's environment instead.
+c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash"]}
 
 LABSTACK_DROP_IN_DIR = os.environ.get("LABSTACK_DROP_IN_DIR", "/etc/jupyter/labstack.d")
 for _path in sorted(glob.glob(os.path.join(LABSTACK_DROP_IN_DIR, "*.py"))):

@@ -132,3 +132,30 @@ def execute_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str, ti
         ws.close()
         requests.delete(jupyter.url(f"/api/kernels/{kernel_id}"), timeout=30,
                         headers={"Authorization": f"token {jupyter.token}"})
+
+
+def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30) -> str:
+    """Open a Jupyter terminal over REST, type command, return what it printed between two markers."""
+    import time
+
+    import requests
+    import websocket  # websocket-client
+
+    headers = {"Authorization": f"token {jupyter.token}"}
+    name = requests.post(jupyter.url("/api/terminals"), headers=headers, timeout=30).json()["name"]
+    ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/terminals/websocket/{name}",
+                                     header=[f"Authorization: token {jupyter.token}"], timeout=timeout)
+    try:
+        ws.send(json.dumps(["stdin", f"echo BEGIN-$((6*7)); {command}; echo END-$((6*7))\r"]))
+        output, deadline = "", time.monotonic() + timeout
+        for _ in range(1000):  # the markers are computed, so the echoed command line can't match them
+            if "END-42" in output or time.monotonic() > deadline:
+                break
+            message = json.loads(ws.recv())
+            if message[0] == "stdout":
+                output += message[1]
+        assert "BEGIN-42" in output and "END-42" in output, output[-2000:]
+        return output.split("BEGIN-42", 1)[1].split("END-42", 1)[0].strip()
+    finally:
+        ws.close()
+        requests.delete(jupyter.url(f"/api/terminals/{name}"), headers=headers, timeout=30)

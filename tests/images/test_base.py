@@ -6,7 +6,7 @@ import pytest
 
 from labstack import REPO_ROOT
 from labstack.smoke import JupyterContainer, free_loopback_port, poll_until
-from probes import assert_home_belongs_to, assert_refused, expected_server_names, process_uids, servers_info_names
+from probes import assert_home_belongs_to, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,12 @@ def test_jupyterhub_singleuser_on_path(jupyter):
 def test_server_runs_as_jovyan(jupyter):
     assert process_uids(jupyter, "jupyter-lab") == {1000}
     assert jupyter.exec(["id", "-un"]).strip() == "jovyan"
+
+
+def test_terminal_has_the_jupyter_environment(jupyter):
+    # The terminal inherits the image's PATH (a login shell would reset it and lose /opt/jupyter/bin).
+    found = run_in_terminal(jupyter, "command -v pip python jupyter").split()
+    assert found == ["/opt/jupyter/bin/pip", "/opt/jupyter/bin/python", "/opt/jupyter/bin/jupyter"]
 
 
 def test_home_belongs_to_jovyan(jupyter):

@@ -34,9 +34,18 @@ def extra_certificates(image, engine):
 
 
 def read_bundle(image: str) -> str:
+    return run_in(image, ["cat", "/etc/ssl/certs/ca-certificates.crt"])
+
+
+def run_in(image: str, cmd: list[str]) -> str:
     with TrackedContainer(image, network_mode="none", command=["sleep", "300"], entrypoint=[]) as tracked:
         tracked.run_detached()
-        return tracked.exec(["cat", "/etc/ssl/certs/ca-certificates.crt"])
+        return tracked.exec(cmd)
+
+
+# Prints the CA certificates that requests would verify an HTTPS request with, as a notebook would.
+REQUESTS_CA_FILE = ["python", "-c", "import requests; settings = requests.Session().merge_environment_settings("
+                    "'https://pypi.org', {}, None, None, None); print(open(settings['verify']).read())"]
 
 
 def test_bundle_is_not_kept_by_default(image, extra_certificates):
@@ -49,6 +58,8 @@ def test_keep_ca_bundle_adds_it_to_the_trust_store(extra_certificates):
     built = build_spec("base", settings, lambda line: None)
     try:
         assert extra_certificates <= certificates(read_bundle(built[-1].tags[0]))
+        # and Python's requests in the Jupyter environment verifies with it (not certifi's own list)
+        assert extra_certificates <= certificates(run_in(built[-1].tags[0], REQUESTS_CA_FILE))
     finally:
         for tag in built[-1].tags:
             remove_image(tag)
