@@ -3,12 +3,17 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 
 import pytest
 
+from conftest import settings_from_environment
 from labstack import REPO_ROOT
+from labstack.builder import build_spec
+from labstack.layers import rstudio_hooks
+from labstack.naming import Naming
 from labstack.engine import image_exists, image_labels, remove_image
-from labstack.smoke import JupyterContainer
+from labstack.smoke import JupyterContainer, TrackedContainer
 from probes import (LOOPBACK_HEX, assert_home_belongs_to, assert_refused, execute_in_kernel,
                     listening_sockets, process_uids, servers_info_names)
 
@@ -101,3 +106,32 @@ def test_build_without_a_deb_stops_with_a_clear_message(rstudio_image):
     error = result.stderr.strip().splitlines()[-1]
     assert "cannot download RStudio Server" in error and "--rstudio-deb" in error and "--without-rstudio" in error
     assert not rstudio_built  # no half-built tag
+
+
+def test_local_deb_goes_through_the_offline_path(tmp_path, engine):
+    """--rstudio-deb: the file is staged into the build, installed with apt, and its version labelled.
+
+    No RStudio Server .deb can be had here, so a real Debian package (hello) stands in for the file;
+    this checks the offline mechanism, not RStudio itself (test_rstudio_serves_its_page does that).
+    """
+    download = subprocess.run(["apt-get", "download", "hello"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+    debs = list(tmp_path.glob("hello_*.deb"))
+    if download.returncode != 0 or not debs:
+        pytest.fail(f"apt-get download hello failed: {download.stderr.strip()[-500:]}")
+    version = subprocess.run(["dpkg-deb", "--field", str(debs[0]), "Version"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    layer_args, layer_files = rstudio_hooks(False, debs[0])  # what build.py --rstudio-deb does
+    settings = replace(settings_from_environment(), layer_args={"rstudio": layer_args},
+                       layer_files={"rstudio": layer_files},
+                       naming=Naming(owner="labstack", tag=f"offline-deb-{uuid.uuid4().hex[:6]}"))
+    ref = settings.naming.tags("rstudio")[0]
+    try:
+        build_spec("rstudio", settings, lambda line: None)
+        assert engine.images.get(ref).labels["io.labstack.rstudio-server.version"] == version
+        with TrackedContainer(ref, network_mode="none", command=["sleep", "300"]) as tracked:
+            tracked.run_detached()
+            assert tracked.exec(["dpkg-query", "-W", "-f=${Version}", "hello"]) == version
+    finally:
+        for name in ("base", "rstudio"):
+            remove_image(settings.naming.tags(name)[0])
