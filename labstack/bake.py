@@ -5,8 +5,7 @@ which BASE_IMAGE names, so bake builds the chain in order and in parallel where 
 """
 from __future__ import annotations
 
-from . import __version__
-from .builder import BuildSettings, check_ca_bundle
+from .builder import BuildSettings, check_ca_bundle, step_build_args
 from .graph import Graph
 
 
@@ -18,27 +17,23 @@ def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
         for step in steps:
             if step.image in targets:
                 continue
-            args = {"LABSTACK_VERSION": __version__,
-                    "KEEP_CA_BUNDLE": "1" if settings.keep_ca_bundle else "0"}
-            args.update(settings.layer_args.get(step.layer.name, {}))
-            args.update(settings.build_args)
+            if step.parent_image:
+                # a child reaches its parent (and the chain's root, for builder stages) by named context
+                parent, root = f"labstack-parent-{step.parent_image}", f"labstack-parent-{steps[0].image}"
+                contexts = {parent: f"target:{step.parent_image}", root: f"target:{steps[0].image}"}
+            else:
+                parent = root = settings.base_image
+                contexts = {}
             target: dict = {
                 "context": ".",
                 "dockerfile": str(step.layer.dockerfile.relative_to(graph_root(graph))),
                 "tags": settings.naming.tags(step.image),
-                "args": args,
+                "args": step_build_args(step, settings, parent, root),
             }
+            if contexts:
+                target["contexts"] = contexts
             if ca_bundle:
                 target["secret"] = [f"id=ca_bundle,src={ca_bundle}"]
-            if step.parent_image:
-                context_name = f"labstack-parent-{step.parent_image}"
-                root_name = f"labstack-parent-{steps[0].image}"
-                args[step.layer.source_arg] = context_name
-                args["BUILDER_IMAGE"] = root_name
-                target["contexts"] = {context_name: f"target:{step.parent_image}",
-                                      root_name: f"target:{steps[0].image}"}
-            else:
-                args[step.layer.source_arg] = settings.base_image
             if settings.platform:
                 target["platforms"] = [p.strip() for p in settings.platform.split(",")]
             targets[step.image] = target

@@ -95,8 +95,8 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
     return built
 
 
-def _request(step: BuildStep, parent_ref: str, root_ref: str, tags: list[str], settings: BuildSettings,
-             ca_bundle: Path | None) -> BuildRequest:
+def step_build_args(step: BuildStep, settings: BuildSettings, parent_ref: str, root_ref: str) -> dict[str, str]:
+    """The build arguments of one step, for `build` and `bake` alike; --build-arg comes last and wins."""
     args = {
         step.layer.source_arg: parent_ref,
         # builder stages need only the OS, which the chain's root image has (see code-server's Dockerfile)
@@ -106,11 +106,16 @@ def _request(step: BuildStep, parent_ref: str, root_ref: str, tags: list[str], s
     }
     args.update(settings.layer_args.get(step.layer.name, {}))
     args.update(settings.build_args)
+    return args
+
+
+def _request(step: BuildStep, parent_ref: str, root_ref: str, tags: list[str], settings: BuildSettings,
+             ca_bundle: Path | None) -> BuildRequest:
     return BuildRequest(
         dockerfile=step.layer.dockerfile,
         context=REPO_ROOT,
         tags=tags,
-        build_args=args,
+        build_args=step_build_args(step, settings, parent_ref, root_ref),
         ca_bundle=ca_bundle,
         network=settings.network,
         no_cache=settings.no_cache or step.layer.name in settings.no_cache_layers,
