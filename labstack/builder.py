@@ -54,12 +54,11 @@ def check_ca_bundle(path: Path | None) -> Path | None:
 
 
 def stage_files(layer: str, files: list[Path]) -> None:
+    """Copy files (checked by build_spec before anything is pulled) into the layer's staging folder."""
     folder = STAGE_DIR / layer
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for source in files:
-        if not source.is_file():
-            raise LabstackError(f"no such file: {source}")
         shutil.copy2(source, folder / source.name)
 
 

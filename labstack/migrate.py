@@ -98,8 +98,8 @@ def check(findings: Findings, source: str) -> None:
         raise LabstackError(f"{source} runs as root: pass --user with the account that owns the work")
 
 
-def commit_container(name_or_id: str, tag: str, log: Log) -> str:
-    """Commit the container as `tag`, paused while it is committed. Returns a description of it."""
+def commit_container(name_or_id: str, tag: str, log: Log) -> tuple[str, str]:
+    """Commit the container as `tag`, paused while it is committed. Returns (its name, a description)."""
     try:
         container = client().containers.get(name_or_id)
     except docker.errors.NotFound:
@@ -108,7 +108,7 @@ def commit_container(name_or_id: str, tag: str, log: Log) -> str:
     repository, version = tag.split(":")
     container.commit(repository=repository, tag=version, pause=True,
                      message=f"labstack migrate: snapshot of {container.name}")
-    return f"container {container.name} ({container.short_id})"
+    return container.name, f"container {container.name} ({container.short_id})"
 
 
 def default_target(source_name: str, owner: str, registry: str, tag: str) -> str:
@@ -129,9 +129,8 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
         if container:
             # named before the commit, so the finally below removes it even if the commit is interrupted
             temporary = f"labstack-migrate-source:{secrets.token_hex(6)}"
-            described = commit_container(container, temporary, log)
+            source_name, described = commit_container(container, temporary, log)
             source = temporary
-            source_name = client().containers.get(container).name
         else:
             if not image_exists(from_image):
                 raise LabstackError(f"no image {from_image!r} here (commit it first, or pull it)")
