@@ -159,3 +159,19 @@ def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30
     finally:
         ws.close()
         requests.delete(jupyter.url(f"/api/terminals/{name}"), headers=headers, timeout=30)
+
+
+def build_py(*args: str, env: dict | None = None, timeout: int = 1800):
+    """Run build.py as a user would (the environment passed on unless env is given), output captured."""
+    import subprocess
+    import sys
+
+    from labstack import REPO_ROOT
+
+    return subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def all_tags(engine) -> set[str]:
+    """Every image tag on the engine: compared before and after a command that must tag nothing."""
+    return {tag for image in engine.images.list() for tag in image.tags}

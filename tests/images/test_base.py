@@ -1,12 +1,8 @@
 """Smoke tests of the base image: Jupyter, its auth, and jupyter-server-proxy, on a real container."""
-import subprocess
-import sys
-
 import pytest
 
-from labstack import REPO_ROOT
 from labstack.smoke import JupyterContainer, free_loopback_port, poll_until
-from probes import assert_home_belongs_to, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
+from probes import all_tags, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +103,10 @@ def _port_free(port: int) -> bool:
 
 
 def test_base_image_neither_pulled_nor_bootstrapped_is_refused(engine):
-    before = {tag for image in engine.images.list() for tag in image.tags}
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "build.py"), "build", "base", "--tag", "never",
-         "--base-image", "labstack-test/no-such-image:1", "--network", "host"],
-        capture_output=True, text=True, timeout=300)
+    before = all_tags(engine)
+    result = build_py("build", "base", "--tag", "never", "--base-image", "labstack-test/no-such-image:1",
+                      "--network", "host", timeout=300)
     assert result.returncode == 2
     error = result.stderr.strip().splitlines()[-1]
     assert "cannot be pulled" in error and "debootstrap only makes Debian bookworm" in error
-    assert {tag for image in engine.images.list() for tag in image.tags} == before
+    assert all_tags(engine) == before

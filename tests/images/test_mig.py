@@ -1,30 +1,17 @@
 """`build.py migrate`: a running legacy code-server container becomes a Jupyter image, keeping its work."""
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 
-from labstack import REPO_ROOT
 from labstack.baseimage import resolve_base_image
 from labstack.engine import BuildRequest, build, remove_image
 from labstack.smoke import JupyterContainer, TrackedContainer, poll_until
 from conftest import settings_from_environment
 from legacy import EXTENSION_ID, build_legacy_image
-from probes import assert_refused, process_uids
+from probes import all_tags, assert_refused, build_py, process_uids
 
 HOME = "/home/coder"
 SETTINGS = f"{HOME}/.local/share/code-server/User/settings.json"
-
-
-def build_py(*args):
-    return subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), *args],
-                          capture_output=True, text=True, timeout=1800, env=dict(os.environ))
-
-
-def all_tags(engine):
-    return {tag for image in engine.images.list() for tag in image.tags}
 
 
 @pytest.fixture(scope="module")

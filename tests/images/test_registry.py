@@ -1,14 +1,11 @@
 """Push to and pull from a real registry (Debian's docker-registry on loopback), then boot the pulled image."""
-import subprocess
-import sys
-
 import pytest
 import requests
 
-from labstack import REPO_ROOT
 from labstack.engine import remove_image
 from labstack.naming import Naming
 from labstack.smoke import JupyterContainer
+from probes import build_py
 from services import start_registry
 
 
@@ -17,11 +14,6 @@ def registry(tmp_path_factory):
     service, address = start_registry(tmp_path_factory.mktemp("registry"))
     yield address
     service.stop()
-
-
-def build_py(*args):
-    return subprocess.run([sys.executable, str(REPO_ROOT / "build.py"), *args],
-                          capture_output=True, text=True, timeout=1800)
 
 
 def test_push_then_pull_and_boot(registry, image, engine):

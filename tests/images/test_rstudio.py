@@ -1,20 +1,18 @@
 """Smoke tests of the rstudio image: the R kernel, Shiny at /shiny/, RStudio at /rstudio/ where present."""
 import os
 import subprocess
-import sys
 import uuid
 from dataclasses import replace
 
 import pytest
 
 from conftest import settings_from_environment
-from labstack import REPO_ROOT
 from labstack.builder import build_spec
 from labstack.layers import rstudio_hooks
 from labstack.naming import Naming
 from labstack.engine import image_exists, image_labels, remove_image
 from labstack.smoke import JupyterContainer, TrackedContainer
-from probes import (LOOPBACK_HEX, assert_home_belongs_to, assert_refused, execute_in_kernel,
+from probes import (LOOPBACK_HEX, build_py, assert_home_belongs_to, assert_refused, execute_in_kernel,
                     listening_sockets, process_uids, servers_info_names)
 
 
@@ -90,10 +88,7 @@ def test_build_without_a_deb_stops_with_a_clear_message(rstudio_image):
     tag = "rstudio-download-probe"
     env = {k: v for k, v in os.environ.items() if k != "LABSTACK_WITHOUT_RSTUDIO"}
     try:
-        result = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "build.py"), "build", "rstudio", "--tag", tag, "--network", "host"],
-            capture_output=True, text=True, timeout=1800, env=env,
-        )
+        result = build_py("build", "rstudio", "--tag", tag, "--network", "host", env=env)
         rstudio_built = image_exists(f"labstack/rstudio:{tag}")
         label = image_labels(f"labstack/rstudio:{tag}").get("io.labstack.rstudio-server.version") if rstudio_built else None
     finally:
