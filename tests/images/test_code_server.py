@@ -109,3 +109,20 @@ def test_empty_home_volume_still_loads_workbench_and_extension(code_server_image
         assert EXTENSION_ID in listed.split()
         settings = jupyter.exec(["cat", "/home/jovyan/.local/share/code-server/User/settings.json"])
         assert '"telemetry.telemetryLevel": "off"' in settings
+
+
+@pytest.mark.parametrize("environment", [
+    {"JUPYTER_VSCODE_PROXY_USE_SOCKET": "no", "CODE_SERVER_HOST": "0.0.0.0"},  # TCP, asked for every interface
+    {},  # a unix socket, with the config.yaml below asking for 0.0.0.0:8080 all the same
+])
+def test_code_server_never_listens_off_loopback(code_server_image, environment):
+    """Whatever a profile's environment or the user's config.yaml say, code-server (run with --auth none)
+    answers only through Jupyter: on a unix socket or 127.0.0.1."""
+    with JupyterContainer(code_server_image, environment=environment) as jupyter:
+        jupyter.exec(["sh", "-c", "mkdir -p ~/.config/code-server && "
+                                  "printf 'bind-addr: 0.0.0.0:8080\\nauth: none\\ncert: false\\n' > ~/.config/code-server/config.yaml"])
+        assert WORKBENCH_MARKER in jupyter.wait_for("/vscode/", timeout=120).text
+        sockets = listening_sockets(jupyter)
+        assert all(s["address"] in LOOPBACK_HEX for s in sockets), sockets
+        code_server = [s for s in sockets if "out/node/entry" in s["cmd"]]
+        assert bool(code_server) == bool(environment), sockets  # TCP only where the environment asked for it
