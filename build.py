@@ -181,7 +181,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     result = migrate(container=args.container, from_image=args.from_image, target=args.tag,
                      user=args.user, owner=naming.owner, registry=naming.registry, tag=naming.tag,
                      ca_bundle=args.ca_bundle, network=args.network, no_cache=args.no_cache,
-                     build_args=dict(args.build_arg), log=log)
+                     build_args=dict(args.build_arg), log=log, keep=args.keep, keep_env=args.keep_env,
+                     keep_sudo=args.keep_sudo, skip_mounts=args.skip_mount, max_copy_size=args.max_copy_size)
     print(result["image"])
     return 0
 
@@ -235,7 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--container", help="name or id of the running code-server container")
     source.add_argument("--from-image", help="start from an image already committed from such a container")
     p.add_argument("--tag", help="image reference for the result (default: {registry}/{owner}/<container>-jupyter:latest)")
-    p.add_argument("--user", help="the account that owns the work, when the container runs as root")
+    p.add_argument("--user", help="the account that owns the work (default: the one code-server runs as)")
+    p.add_argument("--keep", action="append", default=[], metavar="PATH",
+                   help="keep this file or folder although it looks like a secret (repeatable)")
+    p.add_argument("--keep-env", action="append", default=[], metavar="NAME",
+                   help="keep this environment variable although its name looks like a secret (repeatable)")
+    p.add_argument("--keep-sudo", action="store_true",
+                   help="keep NOPASSWD sudo rules and setuid helpers such as fixuid")
+    p.add_argument("--skip-mount", action="append", default=[], metavar="PATH",
+                   help="do not copy this mount into the image (the hub mounts the same data itself)")
+    p.add_argument("--max-copy-size", default="4G", metavar="SIZE",
+                   help="stop when a mount holding the user's state is larger than this (default: 4G)")
     p.add_argument("--registry", help="registry host[:port] (env REGISTRY)")
     p.add_argument("--owner", help="owner/namespace (env OWNER; default: labstack)")
     p.add_argument("--ca-bundle", type=Path, default=os.environ.get("LABSTACK_CA_BUNDLE") or None,

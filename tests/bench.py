@@ -26,8 +26,8 @@ from labstack.builder import build_spec  # noqa: E402
 from labstack.engine import remove_image  # noqa: E402
 from labstack.migrate import migrate  # noqa: E402
 from labstack.naming import Naming, source_version  # noqa: E402
-from labstack.smoke import JupyterContainer, TrackedContainer  # noqa: E402
-from legacy import build_legacy_image  # noqa: E402
+from labstack.smoke import JupyterContainer  # noqa: E402
+from legacy import CODERCOM, LINUXSERVER, LegacyContainer, build_legacy_image, new_layout  # noqa: E402
 
 REPORTS = REPO_ROOT / "reports"
 STARTS = int(os.environ.get("BENCH_STARTS", "3"))
@@ -79,15 +79,20 @@ def main() -> int:
         results["starts"][f"{image} {path}"] = {"median_seconds": round(statistics.median(times), 2),
                                                  "runs": [round(t, 2) for t in times]}
 
-    legacy = build_legacy_image("labstack-bench/legacy:bench", base_ref, tags["code-server"], settings)
-    with TrackedContainer(legacy, network_mode="none", name=f"labstack-bench-legacy-{uuid.uuid4().hex[:6]}") as tracked:
-        tracked.run_detached()
-        result = migrate(container=tracked.container.name, from_image=None, target="labstack-bench/migrated:bench",
-                         user=None, owner="labstack", registry="", tag="bench", ca_bundle=settings.ca_bundle,
-                         network=settings.network, no_cache=True, build_args={}, log=log)
-    results["migration"] = {"seconds_cold": round(result["seconds"], 1), "adds_mb": round(result["added_bytes"] / 1e6)}
-    remove_image("labstack-bench/migrated:bench")
-    remove_image(legacy)
+    results["migration"] = {}
+    for layout in (CODERCOM, LINUXSERVER):
+        legacy = build_legacy_image(f"labstack-bench/legacy-{layout['name']}:bench", base_ref, tags["code-server"],
+                                    settings, target=layout["name"])
+        with LegacyContainer(legacy, new_layout(layout)) as container:
+            result = migrate(container=container.container_name, from_image=None,
+                             target="labstack-bench/migrated:bench", user=None, owner="labstack", registry="",
+                             tag="bench", ca_bundle=settings.ca_bundle, network=settings.network, no_cache=True,
+                             build_args={}, log=log)
+        results["migration"][layout["name"]] = {
+            "seconds_cold": round(result["seconds"], 1), "adds_mb": round(result["added_bytes"] / 1e6),
+            "copied_from_mounts_mb": round(result["copied_bytes"] / 1e6, 1)}
+        remove_image("labstack-bench/migrated:bench")
+        remove_image(legacy)
 
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -106,9 +111,11 @@ def render(r: dict) -> str:
     lines += ["", "| start to first 200 | median (s) | runs (s) |", "|---|---|---|"]
     for what, s in r["starts"].items():
         lines.append(f"| {what} | {s['median_seconds']} | {', '.join(map(str, s['runs']))} |")
-    m = r["migration"]
-    lines += ["", f"migration (legacy code-server container, cold): {m['seconds_cold']} s, "
-                  f"adds {m['adds_mb']} MB to the committed image", ""]
+    lines += ["", "| migration (cold) | time (s) | copied from mounts (MB) | adds to the commit (MB) |",
+              "|---|---|---|---|"]
+    for layout, m in r["migration"].items():
+        lines.append(f"| {layout}-style container | {m['seconds_cold']} | {m['copied_from_mounts_mb']} | {m['adds_mb']} |")
+    lines.append("")
     return "\n".join(lines)
 
 

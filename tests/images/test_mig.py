@@ -1,17 +1,22 @@
-"""`build.py migrate`: a running legacy code-server container becomes a Jupyter image, keeping its work."""
+"""`build.py migrate`: a running code-server container becomes a Jupyter image that keeps the user's work,
+wherever it lives (the container's layer, bind mounts, a volume), and none of the user's secrets.
+
+Both layouts people run are tested (tests/images/legacy.py): codercom-style (binds for ~/.local,
+~/.config and the project) and linuxserver-style (root dropping to abc, everything in a /config volume).
+"""
 import uuid
 
 import pytest
 
 from labstack.baseimage import resolve_base_image
 from labstack.engine import BuildRequest, build, remove_image
-from labstack.smoke import JupyterContainer, TrackedContainer, poll_until
+from labstack.smoke import JupyterContainer, TrackedContainer
 from conftest import settings_from_environment
-from legacy import EXTENSION_ID, build_legacy_image
-from probes import all_tags, assert_refused, build_py, process_uids
+from layers_scan import find_in_image
+from legacy import CODERCOM, EXTENSION_ID, LINUXSERVER, LegacyContainer, build_legacy_image, marker, new_layout
+from probes import LOOPBACK_HEX, all_tags, assert_refused, build_py, listening_sockets, process_uids
 
-HOME = "/home/coder"
-SETTINGS = f"{HOME}/.local/share/code-server/User/settings.json"
+LAYOUTS = {"codercom": CODERCOM, "linuxserver": LINUXSERVER}
 
 
 @pytest.fixture(scope="module")
@@ -20,51 +25,30 @@ def base_ref():
 
 
 @pytest.fixture(scope="module")
-def legacy_image(image, base_ref, engine):
-    """The legacy-style code-server image, from our Debian base and our code-server files."""
-    tag = build_legacy_image("labstack-test/legacy-code-server:smoke", base_ref, image("code-server"),
-                             settings_from_environment())
-    yield tag
-    remove_image(tag)
+def legacy_images(image, base_ref, engine):
+    """Both legacy-style images, from our Debian base and our code-server files."""
+    tags = {name: build_legacy_image(f"labstack-test/legacy-{name}:smoke", base_ref, image("code-server"),
+                                     settings_from_environment(), target=name) for name in LAYOUTS}
+    yield tags
+    for tag in tags.values():
+        remove_image(tag)
 
 
-@pytest.fixture(scope="module")
-def legacy(legacy_image):
-    """The legacy container, running, with state changed at run time: a new file and a changed setting."""
-    with TrackedContainer(legacy_image, network_mode="none", name=f"labstack-legacy-{uuid.uuid4().hex[:8]}") as tracked:
-        tracked.run_detached()
-        settle(tracked)
-        tracked.exec(["sh", "-c", f"echo 'written at run time' > {HOME}/project/runtime.txt"])
-        tracked.exec(["sh", "-c", f"sed -i 's/\"editor.fontSize\": 14/\"editor.fontSize\": 17/' {SETTINGS}"])
-        assert '"editor.fontSize": 17' in tracked.exec(["cat", SETTINGS])
-        yield tracked
-
-
-def settle(tracked, timeout=90):
-    """Wait until code-server in the legacy container has started and stopped adding files."""
-    previous = [None]
-
-    def settled():
-        current = changes(tracked)
-        started = any(path.endswith("code-server-ipc.sock") for path, _ in current)
-        done = started and current == previous[0]
-        previous[0] = current
-        return done
-
-    poll_until(settled, timeout, 2, lambda: f"legacy code-server did not settle in {timeout}s:\n{tracked.logs()[-2000:]}")
-
-
-def changes(tracked):
-    return sorted((change["Path"], change["Kind"]) for change in (tracked.container.diff() or []))
+@pytest.fixture(scope="module", params=list(LAYOUTS))
+def legacy(request, legacy_images):
+    """The legacy container of one layout, running, with work and secrets made at run time."""
+    with LegacyContainer(legacy_images[request.param], new_layout(LAYOUTS[request.param])) as container:
+        yield container
 
 
 @pytest.fixture(scope="module")
 def migration(legacy, engine):
-    before = {"diff": changes(legacy), "files": legacy.exec(["sh", "-c", f"cat {SETTINGS} {HOME}/project/*"])}
-    target = f"labstack-test/migrated:{uuid.uuid4().hex[:8]}"
-    result = build_py("migrate", "--container", legacy.container.name, "--tag", target, "--network", "host")
+    before = legacy.snapshot()
+    sudo_before = legacy.tracked.container.exec_run(["sudo", "-n", "true"], user=str(legacy.layout.uid)).exit_code
+    target = f"labstack-test/migrated-{legacy.layout.name}:{uuid.uuid4().hex[:8]}"
+    result = build_py("migrate", "--container", legacy.container_name, "--tag", target, "--network", "host")
     assert result.returncode == 0, result.stderr[-3000:]
-    yield {"image": target, "before": before, "stderr": result.stderr}
+    yield {"image": target, "before": before, "stderr": result.stderr, "sudo_before": sudo_before}
     remove_image(target)
 
 
@@ -74,18 +58,25 @@ def jupyter(migration):
         yield jupyter
 
 
-def test_migrate_reports_what_it_found(migration):
-    report = migration["stderr"]
-    for expected in ("Debian GNU/Linux 12", "coder (uid 1000", "/home/coder", "/usr/bin/code-server",
-                     "4.139.1", "extensions:   1 in /home/coder/.local/share/code-server/extensions"):
-        assert expected in report, report[-2000:]
+def test_migrate_reports_what_it_found(legacy, migration):
+    layout, report = legacy.layout, migration["stderr"]
+    expected = ["Debian GNU/Linux 12", f"{layout.user} (uid {layout.uid}", f"home:         {layout.home}",
+                "code-server:  /usr/lib/code-server/bin/code-server (4.139.1 ",
+                f"extensions:   1 in {layout.extensions_dir}", f"user data:    {layout.user_data_dir}",
+                f"workspace:    {layout.workspace}"]
+    expected += [f"mount copied: {mount} (" for mount in layout.mounts]
+    expected += ["(ssh private key)", "(git credentials)", "environment variable PASSWORD",
+                 "secret line(s) removed", "(setuid/setgid bit cleared)", f"default_url: /vscode/?folder={layout.workspace}"]
+    if layout.name == "linuxserver":
+        expected.append("the image runs as root, but code-server runs as uid 911: migrating as that user")
+    for line in expected:
+        assert line in report, f"{line!r} not in:\n{report[-4000:]}"
 
 
 def test_source_container_is_running_and_unchanged(legacy, migration):
-    assert legacy.status() == "running"
-    assert legacy.container.attrs["State"]["Paused"] is False
-    assert changes(legacy) == migration["before"]["diff"]
-    assert legacy.exec(["sh", "-c", f"cat {SETTINGS} {HOME}/project/*"]) == migration["before"]["files"]
+    assert legacy.tracked.status() == "running"
+    assert legacy.tracked.container.attrs["State"]["Paused"] is False
+    assert legacy.snapshot() == migration["before"]
 
 
 def test_vscode_serves_the_workbench_only_with_token(jupyter):
@@ -94,56 +85,128 @@ def test_vscode_serves_the_workbench_only_with_token(jupyter):
     assert_refused(jupyter, "/vscode/")
 
 
-def test_user_work_survives(jupyter):
-    assert jupyter.exec(["cat", f"{HOME}/project/runtime.txt"]).strip() == "written at run time"
-    assert "hello from the legacy container" in jupyter.exec(["cat", f"{HOME}/project/analysis.py"])
-    assert '"editor.fontSize": 17' in jupyter.exec(["cat", SETTINGS])
+def test_user_work_survives(legacy, jupyter):
+    layout = legacy.layout
+    project = layout.workspace if layout.name == "linuxserver" else f"{layout.home}/project"
+    assert jupyter.exec(["cat", f"{project}/runtime.txt"]).strip() == "written at run time"
+    assert "hello from the legacy container" in jupyter.exec(["cat", f"{project}/analysis.py"])
+    assert '"editor.fontSize": 17' in jupyter.exec(["cat", layout.settings])
+    assert jupyter.exec(["cat", f"{layout.home}/notes.txt"]).strip() == "notes kept in the home"
+    assert "public key" in jupyter.exec(["cat", f"{layout.home}/.ssh/id_ed25519.pub"])
+    config = jupyter.exec(["cat", layout.config_yaml])
+    assert "bind-addr: 0.0.0.0:8080" in config and "auth: password" in config, config  # the rest is kept
+    assert not [line for line in config.splitlines() if line.split(":")[0] in ("password", "hashed-password")], config
+    owners = jupyter.exec(["sh", "-c", f"find {' '.join(layout.mounts)} ! -user {layout.uid} | head -n 5"], user="root")
+    assert owners.strip() == "", f"files copied from the mounts that the user does not own:\n{owners}"
 
 
-def test_extension_is_kept_and_listed_by_code_server(jupyter):
+def test_code_server_uses_the_same_state(legacy, jupyter):
+    layout = legacy.layout
+    jupyter.wait_for("/vscode/", timeout=120)
+    commands = jupyter.exec(["ps", "-eo", "args="])
+    server = next(line for line in commands.splitlines() if "/usr/lib/code-server/out/node/entry.js" in line)
+    for expected in (f"--extensions-dir {layout.extensions_dir}", f"--user-data-dir {layout.user_data_dir}",
+                     f"--config {layout.config_yaml}", layout.workspace):
+        assert expected in server, server
     assert EXTENSION_ID in jupyter.exec(["code-server", "--list-extensions"]).split()
 
 
-def test_runs_as_the_original_user_with_singleuser_on_path(jupyter):
-    assert process_uids(jupyter, "jupyter-lab") == {1000}
-    assert jupyter.exec(["id", "-un"]).strip() == "coder"
+def test_no_secret_is_in_any_layer_or_the_config(legacy, migration):
+    found = find_in_image(migration["image"], legacy.layout.markers(), legacy.layout.dropped_paths())
+    assert found == [], "\n".join(found[:20])
+
+
+def test_environment_drops_secrets_and_keeps_the_rest(legacy, migration, engine):
+    env = dict(entry.split("=", 1) for entry in engine.images.get(migration["image"]).attrs["Config"]["Env"])
+    assert not set(legacy.layout.env) & set(env), sorted(env)
+    assert env["PROJECT_NOTE"] == legacy.layout.kept_env["PROJECT_NOTE"]
+
+
+def test_no_way_to_root(legacy, migration, jupyter):
+    assert migration["sudo_before"] == 0, "the fixture should allow passwordless sudo before migration"
+    assert jupyter.tracked.container.exec_run(["sudo", "-n", "true"], user=str(legacy.layout.uid)).exit_code != 0
+    assert jupyter.exec(["stat", "-c", "%a", "/usr/local/bin/fixuid"]).strip() == "755"
+
+
+def test_runs_as_the_original_user_with_singleuser_on_path(legacy, jupyter):
+    assert process_uids(jupyter, "jupyter-lab") == {legacy.layout.uid}
+    assert jupyter.exec(["id", "-un"]).strip() == legacy.layout.user
     assert jupyter.exec(["sh", "-c", "command -v jupyterhub-singleuser"]).strip() == "/opt/jupyter/bin/jupyterhub-singleuser"
 
 
 def test_code_server_was_not_reinstalled(jupyter):
-    assert jupyter.exec(["sh", "-c", "command -v code-server"]).strip() == "/usr/bin/code-server"
     jupyter.wait_for("/vscode/", timeout=120)
     commands = jupyter.exec(["ps", "-eo", "args="])
     assert "/usr/lib/code-server/lib/node /usr/lib/code-server/out/node/entry.js" in commands
+    assert "/opt/node" not in commands
 
 
-def test_from_image_migrates_an_earlier_commit(legacy, engine):
-    committed = f"labstack-test/committed:{uuid.uuid4().hex[:8]}"
-    target = f"labstack-test/migrated-from-image:{uuid.uuid4().hex[:8]}"
-    repository, tag = committed.split(":")
-    legacy.container.commit(repository=repository, tag=tag)
-    try:
-        result = build_py("migrate", "--from-image", committed, "--tag", target, "--network", "host")
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert "extensions:   1 in /home/coder/.local/share/code-server/extensions" in result.stderr
-        with JupyterContainer(target) as jupyter:
-            assert jupyter.exec(["cat", f"{HOME}/project/runtime.txt"]).strip() == "written at run time"
-            assert EXTENSION_ID in jupyter.exec(["code-server", "--list-extensions"]).split()
-            assert engine.images.get(target).labels["io.labstack.migrated-from"] == f"image {committed}"
-    finally:
-        remove_image(target)
-        remove_image(committed)
+def test_listens_on_loopback_only_whatever_it_is_told(migration):
+    # The environment asks for TCP on every interface, and the kept config.yaml says bind-addr 0.0.0.0:8080.
+    environment = {"JUPYTER_VSCODE_PROXY_USE_SOCKET": "no", "CODE_SERVER_HOST": "0.0.0.0"}
+    with JupyterContainer(migration["image"], environment=environment) as jupyter:
+        jupyter.wait_for("/vscode/", timeout=120)
+        sockets = listening_sockets(jupyter)
+        code_server = [s for s in sockets if "out/node/entry" in s["cmd"]]
+        assert code_server, sockets
+        assert all(s["address"] in LOOPBACK_HEX for s in sockets), sockets
 
 
-# ---- bad input: one line, exit 2, no image tagged
+# ---- what the migration must refuse: one line, exit 2, no image tagged
 
 def assert_refused_migration(engine, args, message):
     before = all_tags(engine)
     result = build_py("migrate", *args, "--network", "host")
     assert result.returncode == 2, result.stderr[-2000:]
-    assert message in result.stderr.strip().splitlines()[-1]
+    assert message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1].startswith("build.py: error: ")
     assert all_tags(engine) == before
+
+
+def test_from_image_migrates_an_earlier_commit(legacy_images, engine):
+    # A container with everything in its own layer (no mounts: a commit records mounts as volumes,
+    # and those it cannot hold, see below).
+    secret = marker("fromimage")
+    with TrackedContainer(legacy_images["codercom"], network_mode="none",
+                          name=f"labstack-legacy-plain-{uuid.uuid4().hex[:8]}") as tracked:
+        tracked.run_detached()
+        tracked.exec(["sh", "-c", f"echo 'notes kept in the home' > ~/notes.txt && echo {secret} > ~/.git-credentials"])
+        committed = f"labstack-test/committed:{uuid.uuid4().hex[:8]}"
+        repository, tag = committed.split(":")
+        tracked.container.commit(repository=repository, tag=tag)
+    target = f"labstack-test/migrated-from-image:{uuid.uuid4().hex[:8]}"
+    try:
+        result = build_py("migrate", "--from-image", committed, "--tag", target, "--network", "host")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "workspace:    /home/coder" in result.stderr  # from the image's ENTRYPOINT and WORKDIR
+        with JupyterContainer(target) as jupyter:
+            assert jupyter.exec(["cat", "/home/coder/notes.txt"]).strip() == "notes kept in the home"
+            assert engine.images.get(target).labels["io.labstack.migrated-from"] == f"image {committed}"
+        assert find_in_image(target, [secret], ["/home/coder/.git-credentials"]) == []
+    finally:
+        remove_image(target)
+        remove_image(committed)
+
+
+def test_from_image_with_state_in_a_volume_is_refused(legacy_images, engine):
+    # The linuxserver-style image declares VOLUME /config: a commit of it holds none of the user's work.
+    assert_refused_migration(engine, ["--from-image", legacy_images["linuxserver"]],
+                             "declares the volume(s) /config, which hold the user's state")
+
+
+def test_mount_larger_than_the_limit_is_refused(legacy_images, engine):
+    with LegacyContainer(legacy_images["linuxserver"], new_layout(LINUXSERVER)) as legacy:
+        assert_refused_migration(engine, ["--container", legacy.container_name, "--max-copy-size", "100K"],
+                                 "the mount /config holds more than")
+
+
+def test_state_in_a_tmpfs_is_refused(legacy_images, engine):
+    with TrackedContainer(legacy_images["codercom"], network_mode="none", tmpfs={"/home/coder/project": ""},
+                          name=f"labstack-legacy-tmpfs-{uuid.uuid4().hex[:8]}") as tracked:
+        tracked.run_detached()
+        assert_refused_migration(engine, ["--container", tracked.name], "--skip-mount /home/coder/project")
+        assert_refused_migration(engine, ["--container", tracked.name, "--skip-mount", "/nowhere"],
+                                 "--skip-mount /nowhere: the container has no mount there")
 
 
 def test_missing_container_is_refused(engine):
