@@ -3,6 +3,12 @@
 # Errors for the user are single lines starting "labstack-error:", which build.py reports.
 set -euo pipefail
 
+# Should rserver ever be started on a TCP port (an rserver without --www-socket, a user starting it by
+# hand), it listens on loopback only: only Jupyter, which authenticates, may reach it. Written even
+# without RStudio Server, for one installed later.
+mkdir -p /etc/rstudio
+echo "www-address=127.0.0.1" >> /etc/rstudio/rserver.conf
+
 if [ "${RSTUDIO_VERSION}" = none ]; then
     echo "labstack: building without RStudio Server, as asked"
     exit 0
@@ -29,7 +35,9 @@ fi
 apt-get update
 apt-get install -y --no-install-recommends "$deb"
 rm -rf "$deb" /var/lib/apt/lists/*
-# The .deb leaves root-owned keys behind; recent rserver releases exit silently on them when run as
-# a normal user, as jupyter-rsession-proxy does. It makes its own per-session keys instead.
+# The .deb leaves root-owned keys behind (secure-cookie-key, and session-rpc-key since 2026.05): rserver
+# run as the user, as jupyter-rsession-proxy runs it, cannot read them and exits (Permission denied;
+# jupyter-rsession-proxy#184/#187, repo2docker#1557). Without them it makes its own for each start, and
+# no shared secret is baked into the image.
 find /etc/rstudio /var/lib/rstudio-server -name secure-cookie-key -delete -o -name session-rpc-key -delete 2>/dev/null || true
 pip install "jupyter-rsession-proxy==${JUPYTER_RSESSION_PROXY_VERSION}"

@@ -175,3 +175,13 @@ def build_py(*args: str, env: dict | None = None, timeout: int = 1800):
 def all_tags(engine) -> set[str]:
     """Every image tag on the engine: compared before and after a command that must tag nothing."""
     return {tag for image in engine.images.list() for tag in image.tags}
+
+
+def dockerfile_arg(layer: str, name: str) -> str:
+    """The default of a build argument, as images/<layer>/Dockerfile pins it (the one place it is written)."""
+    import re
+
+    from labstack import REPO_ROOT
+
+    text = (REPO_ROOT / "images" / layer / "Dockerfile").read_text()
+    return re.search(rf"^ARG {name}=(\S+)$", text, re.MULTILINE).group(1)

@@ -12,7 +12,7 @@ from labstack.layers import rstudio_hooks
 from labstack.naming import Naming
 from labstack.engine import image_exists, image_labels, remove_image
 from labstack.smoke import JupyterContainer, TrackedContainer
-from probes import (LOOPBACK_HEX, build_py, assert_home_belongs_to, assert_refused, execute_in_kernel,
+from probes import (LOOPBACK_HEX, build_py, dockerfile_arg, assert_home_belongs_to, assert_refused, execute_in_kernel,
                     listening_sockets, process_uids, servers_info_names)
 
 
@@ -79,6 +79,11 @@ def test_apps_listen_on_loopback_only(jupyter, shiny_page):
     assert process_uids(jupyter, "shiny-server") == {1000}
 
 
+def test_rserver_is_configured_for_loopback_only(jupyter):
+    # rserver.conf is read whatever flags jupyter-rsession-proxy passes: a TCP fallback binds loopback.
+    assert "www-address=127.0.0.1" in jupyter.exec(["cat", "/etc/rstudio/rserver.conf"]).splitlines()
+
+
 def test_home_belongs_to_jovyan(jupyter):
     assert_home_belongs_to(jupyter)
 
@@ -95,7 +100,7 @@ def test_build_without_a_deb_stops_with_a_clear_message(rstudio_image):
         for name in ("base", "rstudio"):  # the probe's own tags; the layers stay in the build cache
             remove_image(f"labstack/{name}:{tag}")
     if result.returncode == 0:
-        assert label == "2023.12.1-402"  # the pinned, checksummed download went in
+        assert label == dockerfile_arg("rstudio", "RSTUDIO_VERSION")  # the pinned, checksummed download went in
         pytest.skip("Posit's download site is reachable here: the pinned .deb built, nothing to refuse")
     assert result.returncode == 2
     error = result.stderr.strip().splitlines()[-1]
