@@ -1,5 +1,6 @@
 """Smoke tests of the base image: Jupyter, its auth, and jupyter-server-proxy, on a real container."""
 import pytest
+from packaging.version import Version
 
 from labstack.smoke import JupyterContainer, free_loopback_port, poll_until
 from probes import all_tags, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
@@ -92,7 +93,10 @@ def test_labels_carry_versions(jupyter, engine):
     labels = engine.images.get(jupyter.image).labels
     installed = jupyter.exec(["pip", "show", "jupyterlab"])
     assert f"Version: {labels['io.labstack.jupyterlab.version']}" in installed
-    assert labels["io.labstack.jupyter-server-proxy.version"] >= "4.2.0"
+    # compared as versions, of what is installed ("4.10.0" >= "4.2.0" is False as strings)
+    proxy = jupyter.exec(["python", "-c", "from importlib.metadata import version; print(version('jupyter-server-proxy'))"]).strip()
+    assert Version(proxy) == Version(labels["io.labstack.jupyter-server-proxy.version"])
+    assert Version(proxy) >= Version("4.2.0")  # unix_socket and host_allowlist as the config uses them
 
 
 def _port_free(port: int) -> bool:
