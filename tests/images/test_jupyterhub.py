@@ -1,33 +1,33 @@
-"""End to end with a real JupyterHub: configurable-http-proxy in front, DockerSpawner launching our image.
+"""End to end with a real JupyterHub and two users: configurable-http-proxy in front, DockerSpawner
+with its default networking (each user's container in its own network namespace on the docker bridge,
+its port published on 127.0.0.1), so one user's loopback services are not everyone's.
 
-The hub spawns the code-server image, which starts jupyterhub-singleuser by itself (start-jupyter sees
-JUPYTERHUB_API_TOKEN); the test then reaches /vscode/ through the hub's proxy with a token and is
-turned away without one. Everything runs on loopback; the spawned container uses host networking.
+alice gets two servers: the code-server image (default) and rstudio+code-server (named "r"), so every
+route of every image is behind the hub. bob has no server, but a token and a logged-in browser session
+of his own: neither may reach anything of alice's, over HTTP or websocket. The auth matrix tries every
+route with every credential and method and counts what got through that should not have.
+
+The hub listens on the docker bridge's gateway (this machine's own docker0 address), because the
+containers call its API; every request the test makes goes to 127.0.0.1.
 """
+import ipaddress
 import os
 import secrets
 import sys
 import textwrap
+import uuid
 
 import pytest
 import requests
+import websocket  # websocket-client
 
 from labstack.smoke import answers, free_loopback_port, poll_until, remove_stray_containers
 from services import Service, require, wait_for_url
 
 HUB_CONFIG = """
-from dockerspawner import DockerSpawner
-
-
-class HostNetworkDockerSpawner(DockerSpawner):
-    # With host networking the server is where we told it to listen (see DockerSpawner's docs).
-    async def get_ip_and_port(self):
-        return self.ip, self.port
-
-
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = {proxy_port}
-c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_ip = "{gateway}"
 c.JupyterHub.hub_port = {hub_port}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.command = ["{chp}"]
@@ -35,16 +35,15 @@ c.JupyterHub.db_url = "sqlite:///{workdir}/hub.sqlite"
 c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = "{password}"
-c.Authenticator.allowed_users = {{"alice"}}
+c.Authenticator.allowed_users = {{"alice", "bob"}}
 c.JupyterHub.services = [{{"name": "e2e", "api_token": "{token}"}}]
 c.JupyterHub.load_roles = [{{"name": "e2e", "services": ["e2e"],
-                            "scopes": ["admin:users", "admin:servers", "access:servers"]}}]
-c.JupyterHub.spawner_class = HostNetworkDockerSpawner
-c.DockerSpawner.image = "{image}"
-c.DockerSpawner.network_name = "host"
-c.DockerSpawner.use_internal_ip = True  # no port bindings: host networking has nothing to publish
-c.DockerSpawner.ip = "127.0.0.1"
-c.DockerSpawner.port = {server_port}
+                            "scopes": ["admin:users", "admin:servers", "tokens", "access:servers"]}}]
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.spawner_class = "docker"
+c.DockerSpawner.allowed_images = {images}
+c.DockerSpawner.image = "{default_image}"
+c.DockerSpawner.host_ip = "127.0.0.1"  # published on loopback only
 c.DockerSpawner.prefix = "labstack-e2e"
 c.DockerSpawner.remove = True
 c.DockerSpawner.extra_create_kwargs = {{"labels": {{"io.labstack.smoke": "1"}}}}
@@ -53,27 +52,34 @@ c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
 """
 
+# A page served inside alice's container on its own loopback, reachable only through her server.
+PAGE_SERVER = ("mkdir -p /tmp/site && echo {marker} > /tmp/site/marker.txt && "
+               "cd /tmp/site && exec python3 -m http.server 8080 --bind 127.0.0.1")
+
 
 @pytest.fixture(scope="module")
-def hub(image, tmp_path_factory):
+def hub(image, engine, tmp_path_factory):
     chp = require("configurable-http-proxy", "npm install -g configurable-http-proxy")
     try:
         import dockerspawner  # noqa: F401
         import jupyterhub  # noqa: F401
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
+    ipam = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]  # the default bridge may omit its Gateway
+    gateway = ipam.get("Gateway") or str(ipaddress.ip_network(ipam["Subnet"])[1])
+    images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
     workdir = tmp_path_factory.mktemp("hub")
-    ports = {name: free_loopback_port() for name in ("proxy_port", "hub_port", "proxy_api_port", "server_port")}
-    token = secrets.token_hex(16)
+    ports = {name: free_loopback_port() for name in ("proxy_port", "hub_port", "proxy_api_port")}
+    token, password = secrets.token_hex(16), secrets.token_hex(8)
     (workdir / "jupyterhub_config.py").write_text(textwrap.dedent(HUB_CONFIG).format(
-        workdir=workdir, chp=chp, token=token, password=secrets.token_hex(8), image=image("code-server"),
-        **ports))
+        workdir=workdir, chp=chp, token=token, password=password, gateway=gateway, images=repr(images),
+        default_image=images["code-server"], **ports))
     service = Service([sys.executable, "-m", "jupyterhub", "-f", str(workdir / "jupyterhub_config.py")],
                       workdir, env=dict(os.environ))
     try:
         url = f"http://127.0.0.1:{ports['proxy_port']}"
         wait_for_url(f"{url}/hub/api", service.process, service.log, timeout=90)
-        yield {"url": url, "token": token, "log": service.log, "image": image("code-server")}
+        yield {"url": url, "token": token, "password": password, "log": service.log, "images": images}
     finally:
         service.stop()
         remove_stray_containers()
@@ -84,36 +90,164 @@ def api(hub, method, path, **kwargs):
                             headers={"Authorization": f"token {hub['token']}"}, **kwargs)
 
 
+def spawn(hub, user, server="", options=None):
+    path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+    response = api(hub, "POST", path, json=options or {})
+    assert response.status_code in (201, 202), f"{response.status_code} {response.text}:\n{hub['log'].read_text()[-3000:]}"
+    poll_until(lambda: api(hub, "GET", f"/users/{user}").json()["servers"].get(server, {}).get("ready"), 180, 1,
+               lambda: f"{user}'s server {server!r} never got ready:\n{hub['log'].read_text()[-3000:]}")
+
+
+def user_token(hub, user, scopes=None):
+    body = {"note": "e2e", **({"scopes": scopes} if scopes else {})}
+    response = api(hub, "POST", f"/users/{user}/tokens", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["token"]
+
+
+def login(hub, user) -> requests.Session:
+    """A browser session: the hub's login form, with its _xsrf cookie, as a person fills it in."""
+    session = requests.Session()
+    session.get(f"{hub['url']}/hub/login", timeout=30)
+    response = session.post(f"{hub['url']}/hub/login", timeout=30, allow_redirects=False,
+                            data={"username": user, "password": hub["password"], "_xsrf": session.cookies.get("_xsrf", "")})
+    assert response.status_code == 302, (response.status_code, response.text[:500])
+    return session
+
+
 @pytest.fixture(scope="module")
-def alice(hub):
-    assert api(hub, "POST", "/users/alice").status_code in (201, 409)
-    spawn = api(hub, "POST", "/users/alice/server")
-    assert spawn.status_code in (201, 202), f"{spawn.status_code}:\n{hub['log'].read_text()[-3000:]}"
-    poll_until(lambda: api(hub, "GET", "/users/alice").json()["servers"].get("", {}).get("ready"), 180, 1,
-               lambda: f"alice's server never got ready:\n{hub['log'].read_text()[-3000:]}")
-    yield f"{hub['url']}/user/alice"
+def users(hub, engine):
+    for name in ("alice", "bob"):
+        assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
+    spawn(hub, "alice", options={"image": "code-server"})
+    spawn(hub, "alice", "r", {"image": "rstudio-code-server"})
+    marker = f"alice-page-{uuid.uuid4().hex[:8]}"
+    container = engine.containers.get("labstack-e2e-alice")
+    container.exec_run(["sh", "-c", PAGE_SERVER.format(marker=marker)], user="1000", detach=True)
+    poll_until(lambda: container.exec_run(["curl", "-fsS", "http://127.0.0.1:8080/marker.txt"]).exit_code == 0,
+               30, 0.5, lambda: "the page server in alice's container did not start")
+    yield {
+        "alice": f"{hub['url']}/user/alice", "alice_r": f"{hub['url']}/user/alice/r", "marker": marker,
+        "alice_token": user_token(hub, "alice"), "bob_token": user_token(hub, "bob"),
+        "alice_session": login(hub, "alice"), "bob_session": login(hub, "bob"), "container": container,
+    }
+    api(hub, "DELETE", "/users/alice/servers/r")
     api(hub, "DELETE", "/users/alice/server")
 
 
-def test_singleuser_server_runs_from_our_image(hub, alice, engine):
-    response = requests.get(f"{alice}/api/status", timeout=30, headers={"Authorization": f"token {hub['token']}"})
-    assert response.status_code == 200
-    container = engine.containers.get("labstack-e2e-alice")
-    assert hub["image"] in container.image.tags
-    # start-jupyter chose jupyterhub-singleuser because the spawner set JUPYTERHUB_API_TOKEN
+def test_each_user_server_has_its_own_network_namespace(users, engine):
+    container = users["container"]
+    assert container.attrs["HostConfig"]["NetworkMode"] in ("default", "bridge")
+    bindings = [b for ports in container.attrs["NetworkSettings"]["Ports"].values() for b in ports or []]
+    assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings), bindings
     processes = container.exec_run(["ps", "-eo", "uid=,args="]).output.decode()
     assert any(line.split()[0] == "1000" and "jupyterhub-singleuser" in line for line in processes.splitlines())
+    # alice's page listens on her container's loopback: not on this machine's
+    assert answers("http://127.0.0.1:8080/marker.txt", timeout=2) is None
 
 
-def test_vscode_through_the_hub(hub, alice):
-    headers = {"Authorization": f"token {hub['token']}"}
-    response = poll_until(lambda: answers(f"{alice}/vscode/", headers=headers, timeout=30), 120, 1,
-                          lambda: f"/vscode/ never answered 200 through the hub:\n{hub['log'].read_text()[-3000:]}")
-    assert "vscode-workbench-web-configuration" in response.text
+def test_alice_follows_user_redirect_to_her_own_page(hub, users):
+    def fetch():
+        response = users["alice_session"].get(f"{hub['url']}/hub/user-redirect/proxy/8080/marker.txt", timeout=30)
+        return response if response.status_code == 200 else None
+
+    response = poll_until(fetch, 60, 1, lambda: f"alice's page never answered:\n{hub['log'].read_text()[-2000:]}")
+    assert response.text.strip() == users["marker"]
+    assert response.url.startswith(f"{users['alice']}/proxy/8080/")
 
 
-def test_without_token_the_hub_sends_to_login(hub, alice):
-    for path in ("/vscode/", "/lab", "/proxy/8080/"):
-        response = requests.get(f"{alice}{path}", timeout=30, allow_redirects=False)
-        assert response.status_code == 302, path
-        assert "/hub/" in response.headers["Location"] and "vscode-workbench" not in response.text
+def test_a_token_scoped_to_alices_server_reaches_it_and_bobs_does_not(hub, users):
+    url = f"{users['alice']}/proxy/8080/marker.txt"
+    scoped = user_token(hub, "alice", ["access:servers!server=alice/"])
+    response = requests.get(url, timeout=30, headers={"Authorization": f"token {scoped}"})
+    assert response.status_code == 200 and response.text.strip() == users["marker"]
+    bobs = user_token(hub, "bob", ["access:servers!user=bob"])
+    response = requests.get(url, timeout=30, headers={"Authorization": f"token {bobs}"}, allow_redirects=False)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/vscode/", "/lab", "/api/contents", "/proxy/8080/"])
+def test_bob_is_refused_alices_routes(hub, users, path):
+    url = f"{users['alice']}{path}"
+    by_token = requests.get(url, timeout=30, headers={"Authorization": f"token {users['bob_token']}"}, allow_redirects=False)
+    assert by_token.status_code == 403, (path, by_token.status_code)
+    by_cookie = users["bob_session"].get(url, timeout=30)  # through the hub's OAuth dance, as a browser would
+    assert by_cookie.status_code == 403, (path, by_cookie.status_code, by_cookie.url)
+    assert users["marker"] not in by_cookie.text
+    assert websocket_status(url, token=users["bob_token"]) == 403
+    assert websocket_status(url, cookies=users["bob_session"].cookies) in (302, 403)
+
+
+# ---- the auth matrix: every route of every image, every credential, GET, POST and websocket
+
+ROUTES = [("alice", path) for path in ("/lab", "/api/contents", "/api/kernels", "/api/terminals",
+                                        "/terminals/websocket/1", "/vscode/", "/proxy/8080/",
+                                        "/proxy/absolute/8080/", "/server-proxy/servers-info")]
+ROUTES += [("alice_r", path) for path in ("/shiny/", "/rstudio/", "/vscode/", "/api/contents")]
+CREDENTIALS = ["none", "wrong token", "bob's token", "bob's cookie", "alice's token"]
+METHODS = ["GET", "POST", "WS"]
+
+
+def websocket_status(url, token=None, cookies=None):
+    headers = [f"Authorization: token {token}"] if token else []
+    if cookies:
+        headers.append("Cookie: " + "; ".join(f"{c.name}={c.value}" for c in cookies))
+    try:  # redirects are not followed: a redirect into the hub is the answer
+        websocket.create_connection(url.replace("http://", "ws://", 1), header=headers, timeout=20,
+                                    redirect_limit=0).close()
+    except websocket.WebSocketBadStatusException as error:
+        return error.status_code
+    except websocket.WebSocketException as error:
+        if "Redirect limit exhausted" in str(error):
+            return 302
+        return 0  # closed without an answer: not an upgrade either
+    except OSError:
+        return 0
+    return 101
+
+
+def attempt(users, credential, method, url):
+    """The status a credential gets: HTTP redirects inside alice's server are followed (at most 3, with
+    the same credential); a redirect into the hub (its login or OAuth pages) is the answer."""
+    token = {"wrong token": secrets.token_hex(16), "bob's token": users["bob_token"],
+             "alice's token": users["alice_token"]}.get(credential)
+    cookies = users["bob_session"].cookies if credential == "bob's cookie" else None
+    if method == "WS":
+        return websocket_status(url, token=token, cookies=cookies)
+    headers = {"Authorization": f"token {token}"} if token else {}
+    for _ in range(3):
+        response = requests.request(method, url, headers=headers, cookies=cookies, timeout=30, allow_redirects=False)
+        location = response.headers.get("Location", "")
+        if response.status_code not in (301, 302, 303, 307, 308) or "/hub/" in location:
+            break
+        url = requests.compat.urljoin(url, location)
+    return response.status_code
+
+
+def got_through(status: int) -> bool:
+    """Something was served (2xx) or a connection upgraded (101): what only alice may get."""
+    return 200 <= status < 300 or status == 101
+
+
+def test_auth_matrix_lets_only_alice_in(hub, users, capsys):
+    lines, unexpected, cells = [], [], 0
+    header = f"{'route':<40} {'method':<6} " + " ".join(f"{c:>14}" for c in CREDENTIALS)
+    for server, path in ROUTES:
+        url = f"{users[server]}{path}"
+        for method in METHODS:
+            row = []
+            for credential in CREDENTIALS:
+                status = attempt(users, credential, method, url)
+                cells += 1
+                row.append(f"{status:>14}")
+                if credential != "alice's token" and got_through(status):
+                    unexpected.append(f"{credential} {method} {url} -> {status}")
+            lines.append(f"{url.split('/user/', 1)[1]:<40} {method:<6} " + " ".join(row))
+    alice_get = {line.split()[0] for line in lines if line.split()[1] == "GET" and line.split()[-1] == "200"}
+    with capsys.disabled():
+        print(f"\nauth matrix through the hub: {cells} cells, {len(unexpected)} unexpected successes\n{header}")
+        print("\n".join(lines))
+    assert unexpected == [], "\n".join(unexpected)
+    # the right credential does get in: the matrix is not refusing everything
+    for served in ("alice/lab", "alice/api/contents", "alice/vscode/", "alice/r/shiny/", "alice/proxy/8080/"):
+        assert served in alice_get, f"{served} did not answer alice's token with 200:\n" + "\n".join(lines)
