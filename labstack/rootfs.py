@@ -115,7 +115,7 @@ def write_rootfs(image: str, container, mounts: list[dict], policy: Policy, owne
                     if not _under(member.name, destinations):
                         rewrite.add(member, source)
         finally:
-            created.remove(force=True)
+            created.remove(force=True, v=True)  # with the anonymous volumes an image with VOLUME gets
         for mount in mounts:
             copied.append(_copy_mount(container, mount["Destination"], rewrite, owner, max_copy_bytes, log))
     return copied
