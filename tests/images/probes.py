@@ -185,3 +185,11 @@ def dockerfile_arg(layer: str, name: str) -> str:
 
     text = (REPO_ROOT / "images" / layer / "Dockerfile").read_text()
     return re.search(rf"^ARG {name}=(\S+)$", text, re.MULTILINE).group(1)
+
+
+def default_sigint() -> None:
+    """preexec_fn for children that get Ctrl-C: a run started in the background or under nohup has
+    SIGINT ignored, and its children inherit that."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -13,6 +13,7 @@ import pytest
 from labstack import REPO_ROOT
 from labstack.engine import image_exists
 from labstack.smoke import LABEL, TrackedContainer, poll_until
+from probes import default_sigint
 
 
 def interrupt(cmd, ready, env=None, timeout=180):
@@ -20,8 +21,10 @@ def interrupt(cmd, ready, env=None, timeout=180):
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "output.log"
         with log.open("w") as sink:
+            # A run started in the background or under nohup has SIGINT ignored, and its children
+            # inherit that: give the child Ctrl-C's default handling back, or the interrupt does nothing.
             process = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+                                       start_new_session=True, preexec_fn=default_sigint)
         try:
             poll_until(lambda: ready(log.read_text()), timeout, 0.5,
                        lambda: f"{cmd} never got to the point of interruption:\n{log.read_text()[-2000:]}")
