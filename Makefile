@@ -1,13 +1,16 @@
-# labstack: `make build-<image>`, `make test`, `make test-<image>`, `make bench`, `make clean`.
+# labstack: `make run`, `make test`, `make build-<image>`, `make test-<image>`, `make bench`, `make clean`.
+# `make run` and `make test` install what is missing first (scripts/install-deps), on a machine that has nothing.
 PYTHON ?= python3
 BUILD := $(PYTHON) build.py
 IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob; print(" ".join(tomllib.load(open(p,"rb"))["name"] for p in sorted(glob.glob("images/*/image.toml")) if not tomllib.load(open(p,"rb")).get("migration")))')
 # Host networking is what works on machines without a usable bridge; override with LABSTACK_NETWORK=default.
 export LABSTACK_NETWORK ?= host
+IMAGE ?= code-server
 
-.PHONY: help dockerd list test bench clean build-mig test-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
+.PHONY: help dockerd list run test bench clean build-mig test-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
 
 help:
+	@echo "make run             install what is missing, build $(IMAGE) and serve it on 127.0.0.1:8888 (IMAGE=rstudio ...)"
 	@echo "make build-<image>   build one image and its parents ($(IMAGES))"
 	@echo "make test            unit tests, then build and probe every image (the README's test command)"
 	@echo "make test-<image>    build and probe one image"
@@ -24,7 +27,14 @@ list:
 $(addprefix build-,$(IMAGES)): build-%: dockerd
 	$(BUILD) build $*
 
-test: dockerd
+run:
+	@scripts/install-deps run
+	@scripts/start-dockerd
+	$(BUILD) run $(IMAGE)
+
+test:
+	@scripts/install-deps test
+	@scripts/start-dockerd
 	$(PYTHON) -m pytest
 
 $(addprefix test-,$(IMAGES)): test-%: dockerd

@@ -39,6 +39,8 @@ def add_build_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca-bundle", type=Path, default=os.environ.get("LABSTACK_CA_BUNDLE") or None,
                         help="PEM bundle trusted by apt, pip, npm and curl during the build "
                              "(env LABSTACK_CA_BUNDLE); not kept in the image unless --keep-ca-bundle")
+    parser.add_argument("--no-host-ca", action="store_true",
+                        help="without --ca-bundle, do not pass the host's own CA bundle to the build")
     parser.add_argument("--keep-ca-bundle", action="store_true",
                         help="also add the CA bundle to the image's system trust store")
     parser.add_argument("--network", default=os.environ.get("LABSTACK_NETWORK") or None,
@@ -57,6 +59,15 @@ def add_build_flags(parser: argparse.ArgumentParser) -> None:
                         help="bundle this .vsix extension into the code-server layer (repeatable)")
 
 
+def build_ca_bundle(args: argparse.Namespace) -> Path | None:
+    """--ca-bundle, else the host's own bundle (a build secret, in no layer) unless --no-host-ca."""
+    from labstack.builder import host_ca_bundle
+
+    if args.ca_bundle or args.no_host_ca:
+        return args.ca_bundle
+    return host_ca_bundle()
+
+
 def build_settings(args: argparse.Namespace):
     from labstack.builder import BuildSettings
 
@@ -72,7 +83,8 @@ def build_settings(args: argparse.Namespace):
     return BuildSettings(
         naming=Naming.from_environment(args.registry, args.owner, args.tag),
         base_image=args.base_image,
-        ca_bundle=args.ca_bundle,
+        ca_bundle=build_ca_bundle(args),
+        ca_bundle_from_host=not (args.ca_bundle or args.no_host_ca),
         keep_ca_bundle=args.keep_ca_bundle,
         network=args.network,
         no_cache=args.no_cache,
@@ -121,11 +133,21 @@ def cmd_test(args: argparse.Namespace) -> int:
     env = dict(os.environ, BASE_IMAGE=args.base_image, LABSTACK_NETWORK=args.network or "host")
     if args.ca_bundle:
         env["LABSTACK_CA_BUNDLE"] = str(args.ca_bundle)
+    if args.no_host_ca:
+        env["LABSTACK_NO_HOST_CA"] = "1"
     if args.without_rstudio:
         env["LABSTACK_WITHOUT_RSTUDIO"] = "1"
     if args.rstudio_deb:
         env["LABSTACK_RSTUDIO_DEB"] = str(args.rstudio_deb.resolve())
     return subprocess.call([sys.executable, "-m", "pytest", *files, *args.pytest_args], env=env, cwd=REPO_ROOT)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from labstack.builder import build_spec
+    from labstack.run import serve
+
+    built = build_spec(args.spec, build_settings(args), log)
+    return serve(built[-1].tags[0], args.port, log)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -180,7 +202,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     naming = Naming.from_environment(args.registry, args.owner, None)
     result = migrate(container=args.container, from_image=args.from_image, target=args.tag,
                      user=args.user, owner=naming.owner, registry=naming.registry, tag=naming.tag,
-                     ca_bundle=args.ca_bundle, network=args.network, no_cache=args.no_cache,
+                     ca_bundle=build_ca_bundle(args), network=args.network, no_cache=args.no_cache,
                      build_args=dict(args.build_arg), log=log, keep=args.keep, keep_env=args.keep_env,
                      keep_sudo=args.keep_sudo, skip_mounts=args.skip_mount, max_copy_size=args.max_copy_size)
     print(result["image"])
@@ -214,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     add_build_flags(p)
     p.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("run", help="build NAME if needed and serve it on 127.0.0.1:PORT with a new token, until Ctrl-C")
+    p.add_argument("spec", metavar="NAME[+NAME...]")
+    p.add_argument("--port", type=int, default=8888, help="loopback port to publish (default: 8888)")
+    add_build_flags(p)
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("push", help="push the built NAME[+NAME...] images (all their tags) to --registry")
     p.add_argument("specs", nargs="+", metavar="NAME[+NAME...]")
@@ -251,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--owner", help="owner/namespace (env OWNER; default: labstack)")
     p.add_argument("--ca-bundle", type=Path, default=os.environ.get("LABSTACK_CA_BUNDLE") or None,
                    help="PEM bundle trusted during the build (env LABSTACK_CA_BUNDLE)")
+    p.add_argument("--no-host-ca", action="store_true",
+                   help="without --ca-bundle, do not pass the host's own CA bundle to the build")
     p.add_argument("--network", default=os.environ.get("LABSTACK_NETWORK") or None, help="network for build steps")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--build-arg", action="append", type=parse_build_arg, default=[], metavar="KEY=VALUE")

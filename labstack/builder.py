@@ -22,6 +22,7 @@ class BuildSettings:
     naming: Naming
     base_image: str = DEFAULT_BASE_IMAGE
     ca_bundle: Path | None = None
+    ca_bundle_from_host: bool = False  # no --ca-bundle given: the host's own bundle, said once the build starts
     keep_ca_bundle: bool = False
     network: str | None = None
     no_cache: bool = False
@@ -53,6 +54,20 @@ def check_ca_bundle(path: Path | None) -> Path | None:
     return path.resolve()
 
 
+# Where Debian, Fedora/RHEL, Alpine and macOS keep the system's CA bundle, after what OpenSSL says.
+HOST_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+
+
+def host_ca_bundle() -> Path | None:
+    """The host's own CA bundle: a machine that trusts an intercepting proxy builds with no flag."""
+    import ssl
+
+    for candidate in (ssl.get_default_verify_paths().cafile, *HOST_CA_BUNDLES):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
 def stage_files(layer: str, files: list[Path]) -> None:
     """Copy files (checked by build_spec before anything is pulled) into the layer's staging folder."""
     folder = STAGE_DIR / layer
@@ -73,6 +88,9 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
             if not source.is_file():
                 raise LabstackError(f"no such file: {source}")
     client()  # fail early and clearly if no engine answers
+    if ca_bundle and settings.ca_bundle_from_host:
+        log(f"labstack: the build trusts the host's CA bundle {ca_bundle} (a build secret, in no layer; "
+            f"--no-host-ca to stop)")
     base_ref = resolve_base_image(settings.base_image, log)
     for name in graph.layers:
         stage_files(name, settings.layer_files.get(name, []))

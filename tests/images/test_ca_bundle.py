@@ -22,9 +22,10 @@ def certificates(text: str) -> set[str]:
 @pytest.fixture(scope="module")
 def extra_certificates(image, engine):
     """Certificates in the build's CA bundle that Debian does not ship (e.g. the intercepting proxy's)."""
-    bundle = os.environ.get("LABSTACK_CA_BUNDLE")
+    bundle = settings_from_environment().ca_bundle  # LABSTACK_CA_BUNDLE, else the host's own
     if not bundle:
-        pytest.skip("no CA bundle was given to the build (LABSTACK_CA_BUNDLE is unset)")
+        pytest.skip("no CA bundle was given to the build (no LABSTACK_CA_BUNDLE, and the host has none or "
+                    "LABSTACK_NO_HOST_CA=1)")
     given = certificates(Path(bundle).read_text())
     shipped = certificates(read_bundle(image("base")))
     extra = given - shipped
@@ -63,3 +64,46 @@ def test_keep_ca_bundle_adds_it_to_the_trust_store(extra_certificates):
     finally:
         for tag in built[-1].tags:
             remove_image(tag)
+
+
+def test_host_bundle_is_the_default_and_no_host_ca_turns_it_off(engine):
+    """Without --ca-bundle a build trusts the host's own bundle (in no layer); --no-host-ca stops that.
+    Here TLS is intercepted and the host trusts the proxy, so the first builds and the second can't."""
+    from labstack.builder import host_ca_bundle
+    from layers_scan import find_in_image
+    from probes import all_tags, build_py
+
+    host = host_ca_bundle()
+    if host is None:
+        pytest.skip("this host has no system CA bundle at any of the usual places")
+    env = {k: v for k, v in os.environ.items() if k not in ("LABSTACK_CA_BUNDLE", "LABSTACK_NO_HOST_CA")}
+    tag = "smoke-hostca"
+    # Another JupyterLab release makes the pip step (which needs TLS) run again without --no-cache: the
+    # build cache does not know secrets, so each of the two builds gets a release of its own.
+    args = ["build", "base", "--tag", tag, "--network", "host", "--build-arg"]
+    try:
+        default = build_py(*args, "JUPYTERLAB_VERSION=4.6.5", env=env)
+        assert default.returncode == 0, default.stderr[-3000:]
+        assert f"the build trusts the host's CA bundle {host}" in default.stderr
+        # what the host trusts beyond the public CAs its ca-certificates package ships: its own
+        # additions (here the intercepting proxy's CA, from /usr/local/share/ca-certificates)
+        public = set()
+        for path in Path("/usr/share/ca-certificates").rglob("*.crt"):
+            public |= certificates(path.read_text())
+        extra = certificates(host.read_text()) - public
+        # a line from the signature of each such certificate (unique to it): in no layer, not in the config
+        needles = [block.splitlines()[-3] for block in PEM.findall(host.read_text())
+                   if "".join(block.split()) in extra]
+        if needles:  # (a host with only public CAs has nothing of its own to leak)
+            assert find_in_image(f"labstack/base:{tag}", needles, []) == []
+    finally:
+        remove_image(f"labstack/base:{tag}")
+    before = all_tags(engine)
+    without = build_py(*args, "JUPYTERLAB_VERSION=4.6.4", "--no-host-ca", env=env)
+    remove_image(f"labstack/base:{tag}")
+    if without.returncode == 0:
+        pytest.skip("TLS is not intercepted here: the build needs no CA bundle, so --no-host-ca changes nothing to see")
+    assert without.returncode == 2
+    assert "trusts the host's CA bundle" not in without.stderr
+    assert "TLS certificate rejected" in without.stderr.strip().splitlines()[-1]
+    assert all_tags(engine) == before

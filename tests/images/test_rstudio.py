@@ -64,8 +64,9 @@ def test_rstudio_serves_its_page(jupyter, has_rserver, engine):
     label = engine.images.get(jupyter.image).labels["io.labstack.rstudio-server.version"]
     if not has_rserver:
         assert label == "none"
-        pytest.skip("RStudio Server is not in this image: it was built without it "
-                    "(--without-rstudio; label io.labstack.rstudio-server.version=none)")
+        pytest.skip("RStudio Server is not in this image: it was built without it (--without-rstudio, or its "
+                    "download was out of reach; label io.labstack.rstudio-server.version=none); to probe it, pass "
+                    "the .deb: LABSTACK_RSTUDIO_DEB=FILE make test, or build.py test rstudio --rstudio-deb FILE")
     assert label != "none"
     response = jupyter.wait_for("/rstudio/", timeout=180)
     assert "RStudio" in response.text

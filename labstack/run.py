@@ -1,0 +1,76 @@
+"""`build.py run NAME` (`make run`): one image on 127.0.0.1:PORT with a fresh token, until Ctrl-C.
+
+The container gets its own network namespace on the docker bridge and its port is published on
+loopback only; the token is generated here and printed once, in the URLs.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+
+import docker.errors
+import requests
+
+from . import LabstackError
+from .engine import Log, client
+from .smoke import LABEL  # so `make clean` finds it too
+READY_SECONDS = 180
+
+
+def serve(image: str, port: int, log: Log, out=print) -> int:
+    token = secrets.token_hex(24)
+    name = f"labstack-run-{secrets.token_hex(4)}"
+    try:
+        container = client().containers.run(image, detach=True, name=name, environment={"JUPYTER_TOKEN": token},
+                                            ports={"8888/tcp": ("127.0.0.1", port)}, labels={LABEL: "run"})
+    except docker.errors.APIError as error:
+        _remove(name)
+        if "port is already allocated" in str(error) or "address already in use" in str(error):
+            raise LabstackError(f"port {port} on 127.0.0.1 is taken: pass another with --port") from None
+        raise LabstackError(f"cannot start {image}: {error.explanation}") from None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        apps = _wait_until_ready(container, base, token)
+        out(f"labstack: {image} is up; Ctrl-C stops it and removes the container ({name})")
+        out(f"  JupyterLab: {base}/lab?token={token}")
+        for app in apps:
+            out(f"  {app + ':':<11} {base}/{app}/?token={token}")
+        while True:  # until Ctrl-C, or until the server stops by itself
+            container.reload()
+            if container.status != "running":
+                tail = container.logs(tail=5).decode(errors="replace").strip()
+                raise LabstackError(f"{image} stopped by itself: {tail.splitlines()[-1] if tail else 'no output'}")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        log(f"labstack: stopping {name}")
+        return 0
+    finally:
+        _remove(name)
+
+
+def _wait_until_ready(container, base: str, token: str) -> list[str]:
+    """The names of the image's proxied apps, once Jupyter answers; bounded in count and time."""
+    deadline = time.monotonic() + READY_SECONDS
+    for _ in range(READY_SECONDS * 4):
+        container.reload()
+        if container.status == "exited":
+            tail = container.logs(tail=5).decode(errors="replace").strip()
+            raise LabstackError(f"the container exited at start: {tail.splitlines()[-1] if tail else 'no output'}")
+        try:
+            response = requests.get(f"{base}/server-proxy/servers-info", timeout=2,
+                                    headers={"Authorization": f"token {token}"})
+            if response.status_code == 200:
+                return sorted(server["name"] for server in response.json()["server_processes"])
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    raise LabstackError(f"Jupyter did not answer within {READY_SECONDS}s")
+
+
+def _remove(name: str) -> None:
+    try:
+        client().containers.get(name).remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass

@@ -1,0 +1,77 @@
+"""`make run` / `build.py run NAME`: the image on 127.0.0.1:PORT with a generated token, until Ctrl-C."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+from labstack import REPO_ROOT
+from labstack.smoke import free_loopback_port, poll_until
+from labstack.engine import remove_image
+from probes import build_py, default_sigint
+
+TAG = "run-test"
+
+
+def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image):
+    image("code-server")  # built (from cache) as the other tests build it
+    port = free_loopback_port()
+    before = {c.name for c in engine.containers.list(all=True)}
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "build.py"), "run", "code-server", "--port", str(port),
+                                "--tag", TAG, "--network", "host"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=default_sigint)
+    try:
+        lines = []
+        deadline = time.monotonic() + 600
+        for line in process.stdout:  # bounded: the URLs come after the build and the start
+            lines.append(line)
+            if "vscode:" in line or time.monotonic() > deadline:
+                break
+        text = "".join(lines)
+        match = re.search(rf"http://127\.0\.0\.1:{port}/vscode/\?token=([0-9a-f]{{48}})", text)
+        assert match, text
+        token = match.group(1)
+        assert f"http://127.0.0.1:{port}/lab?token={token}" in text
+        response = poll_until(lambda: _get(f"http://127.0.0.1:{port}/vscode/", token), 120, 1,
+                              lambda: "VS Code did not answer")
+        assert "vscode-workbench-web-configuration" in response.text
+        assert requests.get(f"http://127.0.0.1:{port}/api/contents", timeout=10).status_code == 403
+        started = {c.name for c in engine.containers.list(all=True)} - before
+        assert len(started) == 1
+        container = engine.containers.get(started.pop())
+        bindings = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
+        assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0, process.stderr.read()[-2000:]
+        assert {c.name for c in engine.containers.list(all=True)} - before == set()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for name in ("base", "code-server"):
+            remove_image(f"labstack/{name}:{TAG}")
+
+
+def _get(url, token):
+    try:
+        response = requests.get(url, headers={"Authorization": f"token {token}"}, timeout=10)
+    except requests.RequestException:
+        return None
+    return response if response.status_code == 200 else None
+
+
+def test_run_refuses_a_taken_port(engine, image):
+    image("code-server")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = build_py("run", "code-server", "--port", str(port), "--tag", TAG, "--network", "host",
+                          env=dict(os.environ))
+    for name in ("base", "code-server"):
+        remove_image(f"labstack/{name}:{TAG}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"port {port} on 127.0.0.1 is taken" in result.stderr.strip().splitlines()[-1]
