@@ -1,7 +1,7 @@
 """`make clean`: remove the containers labstack started and the images it tagged."""
 from .engine import client
 from .naming import Naming
-from .smoke import remove_stray_containers
+from .containers import remove_stray_containers
 
 
 def main() -> None:

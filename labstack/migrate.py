@@ -20,7 +20,7 @@ from .builder import check_ca_bundle
 from .engine import BuildRequest, Log, build, client, image_exists, remove_image
 from .rootfs import scrubbed_image
 from .scrub import Policy
-from .smoke import TrackedContainer
+from .containers import TrackedContainer
 from .workstate import DETAILS_SCRIPT, PROCESS_SCRIPT, CodeServerProcess, from_command, parse_processes, plan_mounts, state_paths
 
 SUPPORTED_OS = ("debian", "ubuntu")

@@ -21,7 +21,7 @@ import docker.errors
 from . import LabstackError
 from .engine import Log, client
 from .scrub import Policy, remove_lines
-from .smoke import session_label
+from .containers import session_label
 
 
 class ChunkReader(io.RawIOBase):

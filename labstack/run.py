@@ -13,7 +13,7 @@ import requests
 
 from . import LabstackError
 from .engine import Log, client
-from .smoke import LABEL  # so `make clean` finds it too
+from .containers import LABEL  # so `make clean` finds it too
 READY_SECONDS = 180
 
 

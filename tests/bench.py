@@ -26,7 +26,7 @@ from labstack.builder import build_spec  # noqa: E402
 from labstack.engine import remove_image  # noqa: E402
 from labstack.migrate import migrate  # noqa: E402
 from labstack.naming import Naming, source_version  # noqa: E402
-from labstack.smoke import JupyterContainer  # noqa: E402
+from jupyter_container import JupyterContainer  # noqa: E402
 from legacy import CODERCOM, LINUXSERVER, LegacyContainer, build_legacy_image, new_layout  # noqa: E402
 
 REPORTS = REPO_ROOT / "reports"

@@ -14,7 +14,7 @@ from labstack.engine import BuildFailed
 from labstack.engine import client
 from labstack.layers import rstudio_hooks
 from labstack.naming import Naming
-from labstack.smoke import remove_stray_containers
+from labstack.containers import remove_stray_containers
 
 
 # Test builds get their own tag, so a test (which may bundle a test extension) never replaces an image

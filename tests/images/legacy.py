@@ -20,8 +20,9 @@ from pathlib import Path
 from labstack import REPO_ROOT
 from labstack.builder import BuildSettings
 from labstack.engine import BuildRequest, build, client
-from labstack.smoke import TrackedContainer, poll_until
-from labstack.vsix import make_vsix
+from labstack.containers import TrackedContainer
+from jupyter_container import poll_until
+from vsix import make_vsix
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "legacy-code-server"
 EXTENSION_ID = "legacy-test.probe"

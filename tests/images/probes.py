@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from labstack.smoke import JupyterContainer
+from jupyter_container import JupyterContainer
 
 # Run inside the image: the server names jupyter-server-proxy should list, read from the image's own
 # config (our drop-ins) and the installed packages' entry points, independently of the running server.

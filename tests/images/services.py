@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labstack.smoke import answers, free_loopback_port, poll_until
+from jupyter_container import answers, free_loopback_port, poll_until
 
 
 def require(program: str, install: str) -> str:

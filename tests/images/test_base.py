@@ -2,7 +2,7 @@
 import pytest
 from packaging.version import Version
 
-from labstack.smoke import JupyterContainer, free_loopback_port, poll_until
+from jupyter_container import JupyterContainer, free_loopback_port, poll_until
 from probes import all_tags, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
 
 

@@ -10,7 +10,7 @@ from conftest import settings_from_environment
 from labstack.builder import build_spec
 from labstack.engine import remove_image
 from labstack.naming import Naming
-from labstack.smoke import TrackedContainer
+from labstack.containers import TrackedContainer
 
 PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 

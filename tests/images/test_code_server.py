@@ -3,8 +3,8 @@ import uuid
 
 import pytest
 
-from labstack.smoke import JupyterContainer
-from labstack.vsix import make_vsix
+from jupyter_container import JupyterContainer
+from vsix import make_vsix
 from probes import LOOPBACK_HEX, assert_home_belongs_to, assert_refused, listening_sockets, process_uids, servers_info_names
 
 EXTENSION_ID = "labstack-test.probe"

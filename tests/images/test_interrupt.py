@@ -12,7 +12,8 @@ import pytest
 
 from labstack import REPO_ROOT
 from labstack.engine import image_exists
-from labstack.smoke import LABEL, TrackedContainer, poll_until
+from labstack.containers import LABEL, TrackedContainer
+from jupyter_container import poll_until
 from probes import default_sigint
 
 

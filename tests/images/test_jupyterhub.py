@@ -21,7 +21,8 @@ import pytest
 import requests
 import websocket  # websocket-client
 
-from labstack.smoke import answers, free_loopback_port, poll_until, remove_stray_containers
+from labstack.containers import remove_stray_containers
+from jupyter_container import answers, free_loopback_port, poll_until
 from services import Service, require, wait_for_url
 
 HUB_CONFIG = """

@@ -10,7 +10,8 @@ import pytest
 
 from labstack.baseimage import resolve_base_image
 from labstack.engine import BuildRequest, build, remove_image
-from labstack.smoke import JupyterContainer, TrackedContainer
+from labstack.containers import TrackedContainer
+from jupyter_container import JupyterContainer
 from conftest import settings_from_environment
 from layers_scan import find_in_image
 from legacy import CODERCOM, EXTENSION_ID, LINUXSERVER, LegacyContainer, build_legacy_image, marker, new_layout

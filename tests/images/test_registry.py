@@ -4,7 +4,7 @@ import requests
 
 from labstack.engine import remove_image
 from labstack.naming import Naming
-from labstack.smoke import JupyterContainer
+from jupyter_container import JupyterContainer
 from probes import build_py
 from services import start_registry
 

@@ -11,7 +11,8 @@ from labstack.builder import build_spec
 from labstack.layers import rstudio_hooks
 from labstack.naming import Naming
 from labstack.engine import image_exists, image_labels, remove_image
-from labstack.smoke import JupyterContainer, TrackedContainer
+from labstack.containers import TrackedContainer
+from jupyter_container import JupyterContainer
 from probes import (LOOPBACK_HEX, build_py, dockerfile_arg, assert_home_belongs_to, assert_refused, execute_in_kernel,
                     listening_sockets, process_uids, servers_info_names)
 

@@ -1,7 +1,7 @@
 """The combination rstudio+code-server: code-server's Dockerfile built on the rstudio image."""
 import pytest
 
-from labstack.smoke import JupyterContainer
+from jupyter_container import JupyterContainer
 from probes import execute_in_kernel, servers_info_names
 
 

@@ -10,7 +10,7 @@ import time
 import requests
 
 from labstack import REPO_ROOT
-from labstack.smoke import free_loopback_port, poll_until
+from jupyter_container import free_loopback_port, poll_until
 from labstack.engine import remove_image
 from probes import build_py, default_sigint
 
