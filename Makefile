@@ -32,10 +32,13 @@ run:
 	@scripts/start-dockerd
 	$(BUILD) run $(IMAGE)
 
+# Unit tests first (seconds), then every image built once with one set of settings and probed:
+# `build.py test all` hands pytest the images (--image NAME=REF) and its settings.
 test:
 	@scripts/install-deps test
 	@scripts/start-dockerd
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest tests/unit
+	$(BUILD) test all --tag smoke
 
 $(addprefix test-,$(IMAGES)): test-%: dockerd
 	$(BUILD) test $*

@@ -34,6 +34,10 @@ def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
                 target["contexts"] = contexts
             if ca_bundle:
                 target["secret"] = [f"id=ca_bundle,src={ca_bundle}"]
+            if settings.no_cache or step.layer.name in settings.no_cache_layers:
+                target["no-cache"] = True
+            if settings.network:
+                target["network"] = settings.network
             if settings.platform:
                 target["platforms"] = [p.strip() for p in settings.platform.split(",")]
             targets[step.image] = target

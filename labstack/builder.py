@@ -9,7 +9,7 @@ from pathlib import Path
 from . import REPO_ROOT, LabstackError, __version__
 from .baseimage import DEFAULT_BASE_IMAGE, resolve_base_image
 from .engine import BuildRequest, Log, build, client
-from .graph import BuildStep, Graph, load_graph
+from .graph import BuildStep, Graph, images_dir, load_graph
 from .naming import Naming
 
 # Files a layer needs from outside the repository (a local .deb, .vsix extensions) are copied here,
@@ -78,7 +78,7 @@ def stage_files(layer: str, files: list[Path]) -> None:
 
 
 def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None = None) -> list[BuiltImage]:
-    graph = graph or load_graph(REPO_ROOT / "images")
+    graph = graph or load_graph(images_dir())
     steps = graph.plan(spec)  # bad specs fail here, before anything is pulled or built
     for name in settings.no_cache_layers:
         graph.layer(name)

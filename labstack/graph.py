@@ -14,6 +14,38 @@ from . import LabstackError
 
 
 @dataclass(frozen=True)
+class App:
+    """A web app a layer adds behind jupyter-server-proxy (or JupyterLab itself)."""
+    name: str  # the server's name: its route is /<name>/
+    title: str
+    default_url: str
+    unless: tuple[tuple[str, str], ...] = ()  # absent when the image was built with these build args
+
+    @property
+    def route(self) -> str:
+        return f"/{self.name}/"
+
+
+FLAG_KINDS = ("switch", "file", "files")
+
+
+@dataclass(frozen=True)
+class LayerFlag:
+    """A build.py flag a layer declares: the build arguments it sets and the files it stages."""
+    layer: str
+    flag: str  # "--rstudio-deb"
+    kind: str  # "switch" (on/off), "file" (one local file, staged), "files" (repeatable)
+    help: str
+    env: str = ""  # an environment variable that gives the default
+    build_args: tuple[tuple[str, str], ...] = ()  # "{deb_version}" is a staged .deb's version
+    test_fallback: str = ""  # a switch the tests turn on when a build fails with this message
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
 class Layer:
     name: str
     parent: str  # "" means: FROM the external base image
@@ -21,6 +53,10 @@ class Layer:
     folder: Path
     migration: bool = False
     source_arg: str = "BASE_IMAGE"
+    apps: tuple[App, ...] = ()
+    flags: tuple[LayerFlag, ...] = ()
+    stackable: bool = False  # also built on top of each sibling layer ("rstudio+code-server") by `test all`
+    test_needs: tuple[str, ...] = ()  # images a layer built from a container is tested with
 
     @property
     def dockerfile(self) -> Path:
@@ -83,6 +119,15 @@ class Graph:
         return steps
 
 
+def images_dir() -> Path:
+    """This checkout's images/, or LABSTACK_IMAGES_DIR (a test adds a layer in a folder of its own)."""
+    import os
+
+    from . import REPO_ROOT
+
+    return Path(os.environ.get("LABSTACK_IMAGES_DIR") or REPO_ROOT / "images")
+
+
 def load_graph(images_dir: Path) -> Graph:
     graph = Graph()
     for meta in sorted(images_dir.glob("*/image.toml")):
@@ -103,7 +148,15 @@ def load_graph(images_dir: Path) -> Graph:
             folder=folder,
             migration=bool(data.get("migration", False)),
             source_arg=data.get("source_arg", "BASE_IMAGE"),
+            apps=tuple(_app(meta, entry) for entry in data.get("apps", [])),
+            flags=tuple(_flag(meta, name, entry) for entry in data.get("flags", [])),
+            stackable=bool(data.get("stackable", False)),
+            test_needs=tuple(data.get("test_needs", [])),
         )
+    flags = [flag.flag for layer in graph.layers.values() for flag in layer.flags]
+    for flag in set(flags):
+        if flags.count(flag) > 1:
+            raise LabstackError(f"two layers declare the flag {flag}")
     for layer in graph.layers.values():
         if layer.parent:
             graph.layer(layer.parent)  # unknown parents fail here, not halfway through a build
@@ -115,3 +168,20 @@ def load_graph(images_dir: Path) -> Graph:
             seen.add(name)
             name = graph.layers[name].parent
     return graph
+
+
+def _app(meta: Path, entry: dict) -> App:
+    try:
+        return App(name=entry["name"], title=entry["title"], default_url=entry.get("default_url", f"/{entry['name']}/"),
+                   unless=tuple(sorted(entry.get("unless", {}).items())))
+    except KeyError as missing:
+        raise LabstackError(f"{meta}: an [[apps]] entry needs {missing}") from None
+
+
+def _flag(meta: Path, layer: str, entry: dict) -> LayerFlag:
+    flag = entry.get("flag", "")
+    if not flag.startswith("--") or entry.get("kind") not in FLAG_KINDS or not entry.get("help"):
+        raise LabstackError(f"{meta}: a [[flags]] entry needs flag (--name), kind ({', '.join(FLAG_KINDS)}) and help")
+    return LayerFlag(layer=layer, flag=flag, kind=entry["kind"], help=entry["help"], env=entry.get("env", ""),
+                     build_args=tuple(sorted(entry.get("build_args", {}).items())),
+                     test_fallback=entry.get("test_fallback", ""))

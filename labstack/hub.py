@@ -4,10 +4,6 @@ from __future__ import annotations
 from .graph import Graph
 from .naming import Naming
 
-# What users see in the spawn form: which web apps each layer adds next to JupyterLab.
-APPS = {"base": "JupyterLab", "code-server": "VS Code at /vscode/",
-        "rstudio": "R, RStudio at /rstudio/, Shiny at /shiny/"}
-
 
 def profile_list(graph: Graph, specs: list[str], naming: Naming) -> dict:
     profiles = []
@@ -15,7 +11,9 @@ def profile_list(graph: Graph, specs: list[str], naming: Naming) -> dict:
         steps = graph.plan(spec)
         image = steps[-1].image
         layers = [step.layer.name for step in steps]
-        apps = [APPS.get(name, graph.layer(name).description) for name in layers]
+        # what users see in the spawn form: the apps each layer declares in its image.toml
+        apps = [f"{app.title} at {app.default_url}" for name in layers for app in graph.layer(name).apps] or \
+            [graph.layer(name).description for name in layers]
         profile = {
             "display_name": " + ".join(part for part in spec.split("+")),
             "slug": image,

@@ -18,6 +18,7 @@ import yaml
 from . import REPO_ROOT, LabstackError, __version__
 from .builder import check_ca_bundle
 from .engine import BuildRequest, Log, build, client, image_exists, remove_image
+from .layers import pinned
 from .rootfs import scrubbed_image
 from .scrub import Policy
 from .containers import TrackedContainer
@@ -247,6 +248,9 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
             "CODE_EXTENSIONSDIR": paths.extensions_dir, "CODE_USER_DATA_DIR": paths.user_data_dir,
             "CODE_CONFIG": paths.config, "CODE_WORKINGDIR": paths.workspace or findings.home,
             "LABSTACK_VERSION": __version__, "MIGRATED_FROM": described,
+            # the same Jupyter as every labstack image: the pins of images/base and images/code-server
+            **{name: value for name, value in pinned("base").items() if name.startswith("JUPYTER")},
+            "JUPYTER_VSCODE_PROXY_VERSION": pinned("code-server")["JUPYTER_VSCODE_PROXY_VERSION"],
         }
         args.update(build_args)
         build(BuildRequest(dockerfile=REPO_ROOT / "images" / "mig" / "Dockerfile", context=REPO_ROOT,

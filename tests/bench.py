@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent / "images")]
 
-from conftest import settings_from_environment  # noqa: E402
+from labstack.graph import images_dir, load_graph  # noqa: E402
+from labstack.settings import from_environment  # noqa: E402
 from labstack import REPO_ROOT  # noqa: E402
 from labstack.baseimage import BOOTSTRAP_TAG, bootstrap, resolve_base_image  # noqa: E402
 from labstack.builder import build_spec  # noqa: E402
@@ -51,7 +52,7 @@ def first_200(image: str, path: str, timeout: float = 180) -> float:
 
 
 def main() -> int:
-    settings = settings_from_environment()
+    settings = from_environment(load_graph(images_dir()))
     settings = replace(settings, naming=Naming(owner="labstack", tag="bench"))
     results: dict = {"commit": source_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                      "machine": f"{os.cpu_count()} cores, {platform.machine()}", "builds": {}, "starts": {}}

@@ -1,47 +1,49 @@
-"""Image fixtures: build through labstack (cached layers make this seconds when already built), then boot."""
+"""Image fixtures. `build.py test` builds the images and passes them (--image NAME=REF) with its settings
+(--labstack-settings); run by hand, pytest builds what it needs through the same settings path
+(labstack.settings, from the environment alone), under the tag `smoke` so tests never replace a user's
+images. A layer's tests run on every image that contains the layer (a module's LAYER and its `spec`)."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from labstack import LabstackError
-from labstack.builder import BuildSettings, build_spec, host_ca_bundle
-from labstack.engine import BuildFailed
-from labstack.engine import client
-from labstack.layers import rstudio_hooks
-from labstack.naming import Naming
+from labstack.baseimage import resolve_base_image
+from labstack.builder import BuildSettings, build_spec
 from labstack.containers import remove_stray_containers
+from labstack.engine import BuildFailed, client
+from labstack.graph import images_dir, load_graph
+from labstack.layers import test_fallback
+from labstack.naming import Naming
+from labstack.settings import from_environment, from_json
+from labstack.testplan import FALLBACK_NOTE, default_specs, layers_of
+
+GRAPH = load_graph(images_dir())
+# Images a test builds with extra files (a test extension) get a tag of their own, and no version tag:
+# they must never look like a released image or replace the ones under test.
+VARIANT_TAG = "smoke-variant"
 
 
-# Test builds get their own tag, so a test (which may bundle a test extension) never replaces an image
-# a user built; the layers themselves are shared through the build cache.
-TEST_TAG = os.environ.get("LABSTACK_TEST_TAG", "smoke")
+def given_images(config) -> dict[str, str]:
+    return dict(entry.split("=", 1) for entry in config.getoption("--image"))
 
 
-def settings_from_environment(extra_files: dict[str, list[Path]] | None = None) -> BuildSettings:
-    """The same environment variables build.py reads, so tests build what `make build-*` builds."""
-    layer_args: dict[str, dict[str, str]] = {}
-    layer_files: dict[str, list[Path]] = dict(extra_files or {})
-    rstudio_deb = Path(os.environ["LABSTACK_RSTUDIO_DEB"]) if os.environ.get("LABSTACK_RSTUDIO_DEB") else None
-    without_rstudio = os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1" and not rstudio_deb
-    if without_rstudio or rstudio_deb:
-        layer_args["rstudio"], files = rstudio_hooks(without_rstudio, rstudio_deb)
-        layer_files.setdefault("rstudio", []).extend(files)
-    ca_bundle = os.environ.get("LABSTACK_CA_BUNDLE") or (
-        None if os.environ.get("LABSTACK_NO_HOST_CA") == "1" else host_ca_bundle())
-    return BuildSettings(
-        # only the test tag: a version tag would make a test build (with a test extension) look released
-        naming=replace(Naming.from_environment(tag=TEST_TAG), version_tag=""),
-        base_image=os.environ.get("BASE_IMAGE", "debian:bookworm-slim"),
-        ca_bundle=Path(ca_bundle) if ca_bundle else None,
-        network=os.environ.get("LABSTACK_NETWORK", "host"),
-        layer_args=layer_args,
-        layer_files=layer_files,
-    )
+@pytest.fixture(scope="session")
+def settings(request) -> BuildSettings:
+    path = request.config.getoption("--labstack-settings")
+    if path:
+        return from_json(Path(path).read_text())
+    return replace(from_environment(GRAPH), naming=replace(Naming.from_environment(tag="smoke"), version_tag=""))
+
+
+@pytest.fixture(scope="session")
+def base_ref(settings, engine) -> str:
+    """The external base image, pulled or bootstrapped once per run."""
+    return resolve_base_image(settings.base_image, lambda line: None)
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +61,9 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def image(engine, request):
-    """image(spec, extra_files) -> the main tag of spec, built now if needed, progress on the terminal."""
+def image(engine, settings, request):
+    """image(spec, extra_files) -> the image for spec: the one given with --image, else built now."""
+    given = given_images(request.config)
     built: dict[tuple, str] = {}
     capture = request.config.pluginmanager.getplugin("capturemanager")
 
@@ -68,36 +71,52 @@ def image(engine, request):
         print(line, file=sys.stderr, flush=True)
 
     def get(spec: str, extra_files: dict[str, list[Path]] | None = None) -> str:
+        if not extra_files and spec in given:
+            return given[spec]
         key = (spec, tuple(sorted((k, tuple(v)) for k, v in (extra_files or {}).items())))
         if key not in built:
+            variant = settings
+            if extra_files:
+                files = {layer: settings.layer_files.get(layer, []) + list(extra_files.get(layer, []))
+                         for layer in {*settings.layer_files, *extra_files}}
+                variant = replace(settings, layer_files=files, naming=replace(settings.naming, tag=VARIANT_TAG,
+                                                                             version_tag=""))
             with capture.global_and_fixture_disabled():
-                built[key] = build_with_fallback(spec, extra_files, log, request.config)
+                built[key] = build_with_fallback(spec, variant, log, request.config)
         return built[key]
 
     return get
 
 
-def build_with_fallback(spec: str, extra_files, log, config) -> str:
-    """Build spec as the environment says. Where RStudio Server can't be downloaded and nobody chose
-    (no LABSTACK_WITHOUT_RSTUDIO, no LABSTACK_RSTUDIO_DEB), build the rstudio layer without it, as the
-    tests of every other part of that image still mean something, and say so in the summary."""
-    chose = os.environ.get("LABSTACK_WITHOUT_RSTUDIO") == "1" or os.environ.get("LABSTACK_RSTUDIO_DEB")
+def build_with_fallback(spec: str, settings: BuildSettings, log, config) -> str:
+    """Build spec. Where a layer says which failure its tests may work around (RStudio Server out of
+    reach) and nobody chose, build with that layer's switch and say so in the summary."""
     try:
-        return build_spec(spec, settings_from_environment(extra_files), log)[-1].tags[0]
+        return build_spec(spec, settings, log, GRAPH)[-1].tags[0]
     except BuildFailed as error:
-        if chose or "cannot download RStudio Server" not in str(error):
+        flag = test_fallback(GRAPH, str(error), settings.layer_args)
+        if flag is None:
             raise
-        config.stash[RSTUDIO_FALLBACK] = str(error)
-        os.environ["LABSTACK_WITHOUT_RSTUDIO"] = "1"  # for this run's later builds and build.py calls
-        return build_spec(spec, settings_from_environment(extra_files), log)[-1].tags[0]
+        settings.layer_args.setdefault(flag.layer, {}).update(dict(flag.build_args))
+        os.environ[flag.env] = "1"  # build.py, run by tests of this session, decides the same
+        os.environ[FALLBACK_NOTE] = f"{flag.layer} built {flag.flag}: {str(error).split(':', 1)[-1].strip()[:160]}"
+        return build_spec(spec, settings, log, GRAPH)[-1].tags[0]
 
 
-RSTUDIO_FALLBACK = pytest.StashKey[str]()
+def pytest_generate_tests(metafunc):
+    """A module that names its LAYER runs on every image that contains that layer: the images given
+    with --image, or (run by hand) every image `build.py test all` would build."""
+    if "spec" not in metafunc.fixturenames:
+        return
+    layer = metafunc.module.LAYER
+    candidates = list(given_images(metafunc.config)) or default_specs(GRAPH)
+    specs = [spec for spec in candidates if layer in layers_of(GRAPH, spec) and not GRAPH.layers[layer].migration]
+    metafunc.parametrize("spec", specs, scope="module")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if config.stash.get(RSTUDIO_FALLBACK, None):
+    note = os.environ.get(FALLBACK_NOTE)
+    if note:
         terminalreporter.write_line(
-            "labstack: RStudio Server could not be downloaded, so the rstudio tests ran on the image built "
-            "without it (its own probes skipped); to test it, pass the .deb: LABSTACK_RSTUDIO_DEB=FILE make test",
-            yellow=True, bold=True)
+            f"labstack: {note}. Those tests ran on the image built without it, and its own probes skipped; "
+            f"to test it, pass the .deb: LABSTACK_RSTUDIO_DEB=FILE make test", yellow=True, bold=True)

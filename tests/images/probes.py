@@ -179,12 +179,9 @@ def all_tags(engine) -> set[str]:
 
 def dockerfile_arg(layer: str, name: str) -> str:
     """The default of a build argument, as images/<layer>/Dockerfile pins it (the one place it is written)."""
-    import re
+    from labstack.layers import pinned
 
-    from labstack import REPO_ROOT
-
-    text = (REPO_ROOT / "images" / layer / "Dockerfile").read_text()
-    return re.search(rf"^ARG {name}=(\S+)$", text, re.MULTILINE).group(1)
+    return pinned(layer)[name]
 
 
 def default_sigint() -> None:

@@ -6,9 +6,12 @@ from jupyter_container import JupyterContainer, free_loopback_port, poll_until
 from probes import all_tags, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
 
 
+LAYER = "base"  # these tests run on every image: every one has the base layer
+
+
 @pytest.fixture(scope="module")
-def jupyter(image):
-    with JupyterContainer(image("base")) as jupyter:
+def jupyter(image, spec):
+    with JupyterContainer(image(spec)) as jupyter:
         yield jupyter
 
 

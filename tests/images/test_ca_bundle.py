@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import settings_from_environment
 from labstack.builder import build_spec
 from labstack.engine import remove_image
 from labstack.naming import Naming
@@ -20,9 +19,9 @@ def certificates(text: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def extra_certificates(image, engine):
+def extra_certificates(image, engine, settings):
     """Certificates in the build's CA bundle that Debian does not ship (e.g. the intercepting proxy's)."""
-    bundle = settings_from_environment().ca_bundle  # LABSTACK_CA_BUNDLE, else the host's own
+    bundle = settings.ca_bundle  # --ca-bundle / LABSTACK_CA_BUNDLE, else the host's own
     if not bundle:
         pytest.skip("no CA bundle was given to the build (no LABSTACK_CA_BUNDLE, and the host has none or "
                     "LABSTACK_NO_HOST_CA=1)")
@@ -53,8 +52,8 @@ def test_bundle_is_not_kept_by_default(image, extra_certificates):
     assert not extra_certificates & certificates(read_bundle(image("base")))
 
 
-def test_keep_ca_bundle_adds_it_to_the_trust_store(extra_certificates):
-    settings = replace(settings_from_environment(), keep_ca_bundle=True,
+def test_keep_ca_bundle_adds_it_to_the_trust_store(extra_certificates, settings):
+    settings = replace(settings, keep_ca_bundle=True,
                        naming=Naming(owner="labstack", tag="smoke-keepca"))
     built = build_spec("base", settings, lambda line: None)
     try:

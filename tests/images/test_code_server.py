@@ -13,10 +13,13 @@ UNRESOLVED_MODULES = ("for f in $(find /opt/code-server -name '*.node'); do "
                       "ldd \"$f\" 2>&1 | grep -q 'not found' && echo \"$f\"; done; true")
 
 
+LAYER = "code-server"  # these tests run on every image with the code-server layer (rstudio+code-server too)
+
+
 @pytest.fixture(scope="module")
-def code_server_image(image, tmp_path_factory):
+def code_server_image(image, spec, tmp_path_factory):
     vsix = make_vsix(tmp_path_factory.mktemp("vsix") / "probe.vsix", "labstack-test", "probe")
-    return image("code-server", {"code-server": [vsix]})
+    return image(spec, {"code-server": [vsix]})
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +129,10 @@ def test_code_server_never_listens_off_loopback(code_server_image, environment):
         assert all(s["address"] in LOOPBACK_HEX for s in sockets), sockets
         code_server = [s for s in sockets if "out/node/entry" in s["cmd"]]
         assert bool(code_server) == bool(environment), sockets  # TCP only where the environment asked for it
+
+
+def test_code_server_uses_its_own_node(jupyter, workbench):
+    # Other layers may bring an older node onto PATH (Shiny Server's Debian package does): not for code-server.
+    commands = jupyter.exec(["ps", "-eo", "args="]).splitlines()
+    code_server = [c for c in commands if "code-server/out/node/entry.js" in c]
+    assert code_server and all(c.startswith("/opt/node/bin/node ") for c in code_server), code_server

@@ -8,11 +8,9 @@ import uuid
 
 import pytest
 
-from labstack.baseimage import resolve_base_image
 from labstack.engine import BuildRequest, build, remove_image
 from labstack.containers import TrackedContainer
 from jupyter_container import JupyterContainer
-from conftest import settings_from_environment
 from layers_scan import find_in_image
 from legacy import CODERCOM, EXTENSION_ID, LINUXSERVER, LegacyContainer, build_legacy_image, marker, new_layout
 from probes import LOOPBACK_HEX, all_tags, assert_refused, build_py, listening_sockets, process_uids
@@ -21,15 +19,10 @@ LAYOUTS = {"codercom": CODERCOM, "linuxserver": LINUXSERVER}
 
 
 @pytest.fixture(scope="module")
-def base_ref():
-    return resolve_base_image(settings_from_environment().base_image, lambda line: None)
-
-
-@pytest.fixture(scope="module")
-def legacy_images(image, base_ref, engine):
+def legacy_images(image, base_ref, engine, settings):
     """Both legacy-style images, from our Debian base and our code-server files."""
     tags = {name: build_legacy_image(f"labstack-test/legacy-{name}:smoke", base_ref, image("code-server"),
-                                     settings_from_environment(), target=name) for name in LAYOUTS}
+                                     settings, target=name) for name in LAYOUTS}
     yield tags
     for tag in tags.values():
         remove_image(tag)

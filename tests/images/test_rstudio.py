@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import settings_from_environment
+from conftest import GRAPH
 from labstack.builder import build_spec
-from labstack.layers import rstudio_hooks
+from labstack.settings import from_environment
 from labstack.naming import Naming
 from labstack.engine import image_exists, image_labels, remove_image
 from labstack.containers import TrackedContainer
@@ -17,9 +17,12 @@ from probes import (LOOPBACK_HEX, build_py, dockerfile_arg, assert_home_belongs_
                     listening_sockets, process_uids, servers_info_names)
 
 
+LAYER = "rstudio"  # these tests run on every image with the rstudio layer
+
+
 @pytest.fixture(scope="module")
-def rstudio_image(image):
-    return image("rstudio")
+def rstudio_image(image, spec):
+    return image(spec)
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +126,7 @@ def test_local_deb_goes_through_the_offline_path(tmp_path, engine):
         pytest.fail(f"apt-get download hello failed: {download.stderr.strip()[-500:]}")
     version = subprocess.run(["dpkg-deb", "--field", str(debs[0]), "Version"], capture_output=True,
                              text=True, check=True).stdout.strip()
-    layer_args, layer_files = rstudio_hooks(False, debs[0])  # what build.py --rstudio-deb does
-    settings = replace(settings_from_environment(), layer_args={"rstudio": layer_args},
-                       layer_files={"rstudio": layer_files},
+    settings = replace(from_environment(GRAPH, ["--rstudio-deb", str(debs[0])]),  # what build.py --rstudio-deb does
                        naming=Naming(owner="labstack", tag=f"offline-deb-{uuid.uuid4().hex[:6]}"))
     ref = settings.naming.tags("rstudio")[0]
     try:

@@ -1,0 +1,16 @@
+#!/bin/sh
+# The Jupyter environment in $JUPYTER_VENV (default /opt/jupyter), outside any home: JupyterLab,
+# jupyter-server-proxy and jupyterhub-singleuser at the pinned versions (build arguments of
+# images/base/Dockerfile, the one place they are written), plus any packages named as arguments.
+# images/base and images/mig both run it, so a migrated image gets the same Jupyter as every other.
+set -eu
+venv=${JUPYTER_VENV:-/opt/jupyter}
+: "${JUPYTERLAB_VERSION:?}" "${JUPYTER_SERVER_PROXY_VERSION:?}" "${JUPYTERHUB_VERSION:?}"
+python3 -m venv "$venv"
+"$venv/bin/pip" install --no-cache-dir \
+    "jupyterlab==${JUPYTERLAB_VERSION}" \
+    "jupyter-server-proxy==${JUPYTER_SERVER_PROXY_VERSION}" \
+    "jupyterhub==${JUPYTERHUB_VERSION}" \
+    "$@"
+"$venv/bin/jupyter" lab clean
+find "$venv" -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,94 @@
+"""`build.py test`: build each spec with one BuildSettings, then run the image tests against exactly
+those images, by hierarchy: a layer's tests (tests/images/test_<layer>.py) run on every image that
+contains the layer, so a combination such as rstudio+code-server needs no tests of its own.
+
+pytest gets the images as `--image NAME=REF` (as jupyter/docker-stacks' tests take --image) and the
+settings as JSON, for the variants a test builds itself (a test extension, a kept CA bundle).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+from . import REPO_ROOT, LabstackError
+from .builder import BuildSettings, build_spec
+from .engine import BuildFailed, Log
+from .graph import Graph
+from .layers import test_fallback
+from .settings import to_json
+
+TESTS = REPO_ROOT / "tests" / "images"
+FALLBACK_NOTE = "LABSTACK_TEST_FALLBACK"  # tells the test run's summary what was left out, and why
+
+
+def default_specs(graph: Graph) -> list[str]:
+    """`all`: every layer built from a Dockerfile, and each stackable layer on each of its siblings."""
+    layers = [layer for layer in graph.layers.values() if not layer.migration]
+    specs = [layer.name for layer in layers]
+    for top in layers:
+        if top.stackable:
+            specs += [f"{other.name}+{top.name}" for other in layers
+                      if other.name != top.name and other.parent == top.parent and not other.stackable]
+    return specs
+
+
+def layers_of(graph: Graph, spec: str) -> list[str]:
+    if spec in graph.layers and graph.layers[spec].migration:
+        return [spec]
+    return [step.layer.name for step in graph.plan(spec)]
+
+
+def test_module(layer: str):
+    return TESTS / f"test_{layer.replace('-', '_')}.py"
+
+
+def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_args: list[str], log: Log) -> int:
+    everything = specs == ["all"]
+    specs = default_specs(graph) if everything else specs
+    files: list[str] = []
+    for spec in specs:
+        layers = layers_of(graph, spec)  # unknown names fail here, before anything is built
+        if not test_module(layers[-1]).is_file():
+            raise LabstackError(f"no tests for {spec!r} (expected {test_module(layers[-1]).relative_to(REPO_ROOT)})")
+        files += [str(test_module(name)) for name in layers
+                  if test_module(name).is_file() and str(test_module(name)) not in files]
+    images: dict[str, str] = {}
+    notes: list[str] = []
+    for spec in specs:
+        layer = graph.layers.get(spec)
+        # a layer built from a container (mig) is tested on fixtures made from the images it names
+        for wanted in (layer.test_needs if layer and layer.migration else (spec,)):
+            built = _build(wanted, settings, graph, log, notes)
+            for step_spec, image in zip(_step_specs(graph, wanted), built):
+                images[step_spec] = image.tags[0]
+    with tempfile.NamedTemporaryFile("w", prefix="labstack-settings-", suffix=".json") as saved:
+        saved.write(to_json(settings))
+        saved.flush()
+        command = [sys.executable, "-m", "pytest", *([str(TESTS)] if everything else files),
+                   "--labstack-settings", saved.name]
+        command += [arg for name, ref in images.items() for arg in ("--image", f"{name}={ref}")]
+        env = dict(os.environ, **({FALLBACK_NOTE: "; ".join(notes)} if notes else {}))
+        return subprocess.call(command + list(pytest_args), cwd=REPO_ROOT, env=env)
+
+
+def _step_specs(graph: Graph, spec: str) -> list[str]:
+    """The spec each built step answers to: its parents by name, the last one by the spec itself."""
+    steps = graph.plan(spec)
+    return [step.layer.name for step in steps[:-1]] + [spec]
+
+
+def _build(spec: str, settings: BuildSettings, graph: Graph, log: Log, notes: list[str]):
+    try:
+        return build_spec(spec, settings, log, graph)
+    except BuildFailed as error:
+        flag = test_fallback(graph, str(error), settings.layer_args)
+        if flag is None:
+            raise
+        settings.layer_args.setdefault(flag.layer, {}).update(dict(flag.build_args))
+        note = (f"labstack: {error}; so the {flag.layer} tests run on the image built {flag.flag} (and say so), "
+                f"as nobody chose")
+        log(note)
+        notes.append(f"{flag.layer} built {flag.flag}: {str(error).split(':', 1)[-1].strip()[:160]}")
+        return build_spec(spec, settings, log, graph)

@@ -1,0 +1,51 @@
+"""Pure pieces of the build: each step's build arguments, why a build failed, a migration's default name."""
+from labstack.builder import BuildSettings, step_build_args
+from labstack.engine import _failure_reason
+from labstack.graph import images_dir, load_graph
+from labstack.migrate import default_target
+from labstack.naming import Naming
+
+GRAPH = load_graph(images_dir())
+
+
+def test_step_build_args_parent_root_layer_args_and_overrides():
+    steps = GRAPH.plan("rstudio+code-server")
+    settings = BuildSettings(naming=Naming(), keep_ca_bundle=True, build_args={"CODE_SERVER_VERSION": "9.9.9"},
+                             layer_args={"rstudio": {"RSTUDIO_VERSION": "none"}})
+    rstudio = step_build_args(steps[1], settings, "labstack/base:latest", "labstack/base:latest")
+    assert rstudio["BASE_IMAGE"] == "labstack/base:latest" and rstudio["RSTUDIO_VERSION"] == "none"
+    assert rstudio["KEEP_CA_BUNDLE"] == "1"
+    top = step_build_args(steps[2], settings, "labstack/rstudio:latest", "labstack/base:latest")
+    assert top["BASE_IMAGE"] == "labstack/rstudio:latest" and top["BUILDER_IMAGE"] == "labstack/base:latest"
+    assert "RSTUDIO_VERSION" not in top  # layer arguments go to their own layer only
+    assert top["CODE_SERVER_VERSION"] == "9.9.9"  # --build-arg comes last and wins
+    overridden = step_build_args(steps[2], BuildSettings(naming=Naming(), build_args={"BASE_IMAGE": "x:1"}), "p", "r")
+    assert overridden["BASE_IMAGE"] == "x:1"
+
+
+RECORDED = """#12 [stage-1 3/9] RUN --mount=type=secret,id=ca_bundle . /usr/local/lib/labstack/ca-env.sh && pip install x
+#12 1.203 Collecting x
+#12 4.551 ERROR: Could not fetch URL https://pypi.org/simple/x/: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed
+#12 4.552 ERROR: No matching distribution found for x
+#12 ERROR: executor failed running [/bin/sh -c pip install x]: exit code: 1
+------
+ > [stage-1 3/9] RUN pip install x:
+------
+error: failed to solve: executor failed running [/bin/sh -c pip install x]: exit code: 1"""
+
+
+def test_failure_reason_names_the_step_output_and_a_hint():
+    reason = _failure_reason(RECORDED.splitlines(), 1)
+    assert reason.startswith("ERROR: No matching distribution found for x")
+    assert reason.endswith("(TLS certificate rejected: behind an intercepting proxy, pass --ca-bundle)")
+
+
+def test_failure_reason_prefers_our_install_scripts_line():
+    tail = ["#9 0.51 labstack-error: cannot download RStudio Server 1: hand build.py the .deb", "#9 ERROR: exit 1"]
+    assert _failure_reason(tail, 1) == "cannot download RStudio Server 1: hand build.py the .deb"
+    assert _failure_reason(["nothing useful"], 7) == "exit 7"
+
+
+def test_default_target_of_a_migration():
+    assert default_target("Alice's VS Code", "ds", "r.example.org:5000", "2026-11") == "r.example.org:5000/ds/alice-s-vs-code-jupyter:2026-11"
+    assert default_target("___", "labstack", "", "latest") == "labstack/migrated-jupyter:latest"

@@ -1,0 +1,106 @@
+"""Every flag of every command either works there or is refused with one line and exit 2: this walks
+them all. Build flags must change the BuildSettings the command builds with (build, test, run and bake
+all build through labstack.settings); migrate's must reach migrate()."""
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import build
+from labstack.graph import images_dir, load_graph
+from labstack.settings import build_settings
+
+GRAPH = load_graph(images_dir())
+BUILD_COMMANDS = ("build", "test", "run", "bake")
+NOT_SETTINGS = {"--help", "--pytest-args", "--port", "--output"}  # the command's own, checked below
+
+
+def subcommands():
+    parser = build.make_parser(GRAPH)
+    return parser._subparsers._group_actions[0].choices
+
+
+def options(subparser):
+    return [action.option_strings[-1] for action in subparser._actions if action.option_strings]
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("flags")
+    pem = folder / "ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    vsix = folder / "x.vsix"
+    vsix.write_bytes(b"PK")
+    package = folder / "pkg"
+    (package / "DEBIAN").mkdir(parents=True)
+    (package / "DEBIAN" / "control").write_text("Package: fake-rstudio\nVersion: 2099.01.0-1\n"
+                                                "Architecture: all\nMaintainer: t <t@example.org>\nDescription: t\n")
+    deb = folder / "fake.deb"
+    subprocess.run(["dpkg-deb", "--build", str(package), str(deb)], check=True, capture_output=True)
+    return {"--registry": ["r.example.org:5000"], "--owner": ["ds"], "--tag": ["t1"],
+            "--base-image": ["debian:trixie-slim"], "--ca-bundle": [str(pem)], "--no-host-ca": [],
+            "--keep-ca-bundle": [], "--network": ["host"], "--no-cache": [], "--no-cache-layer": ["base"],
+            "--build-arg": ["A=B"], "--platform": ["linux/arm64"], "--vsix": [str(vsix)],
+            "--rstudio-deb": [str(deb)], "--without-rstudio": []}
+
+
+@pytest.mark.parametrize("command", BUILD_COMMANDS)
+def test_every_build_flag_changes_the_settings(command, samples):
+    parser = build.make_parser(GRAPH)
+    spec = ["base"]
+    baseline = build_settings(parser.parse_args([command, *spec]), GRAPH, env={})
+    for option in options(subcommands()[command]):
+        if option in NOT_SETTINGS:
+            continue
+        assert option in samples, f"{command} {option}: a new flag needs a sample here, and must work or be refused"
+        settings = build_settings(parser.parse_args([command, *spec, option, *samples[option]]), GRAPH, env={})
+        assert settings != baseline, f"{command} {option} changes nothing"
+
+
+def test_contradicting_layer_flags_are_refused(samples):
+    parser = build.make_parser(GRAPH)
+    args = parser.parse_args(["build", "rstudio", "--without-rstudio", "--rstudio-deb", *samples["--rstudio-deb"]])
+    with pytest.raises(Exception, match="--rstudio-deb and --without-rstudio contradict each other"):
+        build_settings(args, GRAPH, env={})
+
+
+def test_an_explicit_deb_beats_the_environment_default(samples):
+    parser = build.make_parser(GRAPH)
+    args = parser.parse_args(["build", "rstudio", "--rstudio-deb", *samples["--rstudio-deb"]])
+    settings = build_settings(args, GRAPH, env={"LABSTACK_WITHOUT_RSTUDIO": "1"})
+    assert settings.layer_args["rstudio"] == {"RSTUDIO_VERSION": "2099.01.0-1"}
+    assert settings.layer_files["rstudio"] == [Path(samples["--rstudio-deb"][0])]
+    both_from_env = build_settings(parser.parse_args(["build", "rstudio"]), GRAPH,
+                                   env={"LABSTACK_WITHOUT_RSTUDIO": "1", "LABSTACK_RSTUDIO_DEB": samples["--rstudio-deb"][0]})
+    assert both_from_env.layer_args["rstudio"] == {"RSTUDIO_VERSION": "2099.01.0-1"}
+
+
+def test_migrate_passes_every_flag_on(monkeypatch, samples, tmp_path):
+    seen = {}
+    monkeypatch.setattr("labstack.migrate.migrate", lambda **kwargs: seen.update(kwargs) or {"image": "x"})
+    values = {"--container": ["c"], "--tag": ["t/x:1"], "--user": ["abc"], "--keep": ["/home/a/.netrc"],
+              "--keep-env": ["NPM_TOKEN"], "--keep-sudo": [], "--skip-mount": ["/config"],
+              "--max-copy-size": ["1G"], "--registry": ["r.example.org:5000"], "--owner": ["ds"],
+              "--ca-bundle": samples["--ca-bundle"], "--no-host-ca": [], "--network": ["host"], "--no-cache": [],
+              "--build-arg": ["A=B"]}
+    assert build.main(["migrate", "--container", "c"]) == 0
+    baseline = dict(seen)
+    for option in options(subcommands()["migrate"]):
+        if option in ("--help", "--container", "--from-image"):
+            continue
+        assert option in values, f"migrate {option}: a new flag needs a check here"
+        seen.clear()
+        assert build.main(["migrate", "--container", "c", option, *values[option]]) == 0
+        assert seen != baseline, f"migrate {option} changes nothing"
+
+
+def test_bake_stages_the_files_its_targets_mount(samples, tmp_path, monkeypatch):
+    from labstack import builder
+
+    monkeypatch.setattr(builder, "STAGE_DIR", tmp_path / "stage")
+    out = tmp_path / "bake.json"
+    assert build.main(["bake", "rstudio+code-server", "-o", str(out), "--no-host-ca",
+                       "--rstudio-deb", samples["--rstudio-deb"][0], "--vsix", samples["--vsix"][0]]) == 0
+    assert (tmp_path / "stage" / "rstudio" / "fake.deb").is_file()
+    assert (tmp_path / "stage" / "code-server" / "x.vsix").is_file()
+    assert '"RSTUDIO_VERSION": "2099.01.0-1"' in out.read_text()
