@@ -88,12 +88,16 @@ def cmd_bake(args: argparse.Namespace, graph) -> int:
 
 
 def cmd_profiles(args: argparse.Namespace, graph) -> int:
-    import yaml
+    from labstack.hub import owner_only, profile_list, to_yaml
 
-    from labstack.hub import profile_list
-
+    if args.owner_only:
+        user, image = args.owner_only
+        sys.stdout.write(to_yaml(owner_only(user, image)))
+        return 0
+    if not args.specs:
+        raise LabstackError("profiles needs NAME[+NAME...] (or --owner-only USER IMAGE)")
     naming = Naming.from_environment(args.registry, args.owner, args.tag)
-    sys.stdout.write(yaml.safe_dump(profile_list(graph, args.specs, naming), sort_keys=False))
+    sys.stdout.write(to_yaml(profile_list(graph, args.specs, naming)))
     return 0
 
 
@@ -151,7 +155,10 @@ def make_parser(graph) -> argparse.ArgumentParser:
     command("push", cmd_push, "push the built NAME[+NAME...] images (all their tags) to --registry", "+")
     p = command("bake", cmd_bake, "emit a docker buildx bake file (JSON) for NAME[+NAME...]", "+", build_flags)
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
-    command("profiles", cmd_profiles, "emit Zero-to-JupyterHub profileList values (YAML) for NAME[+NAME...]", "+")
+    p = command("profiles", cmd_profiles, "emit Zero-to-JupyterHub profileList values (YAML) for NAME[+NAME...]")
+    p.add_argument("specs", nargs="*", metavar="NAME[+NAME...]")
+    p.add_argument("--owner-only", nargs=2, metavar=("USER", "IMAGE"),
+                   help="instead: hub.extraConfig that offers a migrated IMAGE to USER only")
 
     p = sub.add_parser("migrate", help="commit a code-server container and add a Jupyter layer on top")
     source = p.add_mutually_exclusive_group(required=True)

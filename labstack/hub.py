@@ -1,31 +1,93 @@
-"""Zero-to-JupyterHub profileList entries for built images (Helm values, YAML)."""
+"""Zero-to-JupyterHub values for built images: the profileList a hub admin would write by hand.
+
+- One profile per image, with the image and where it lands. No `cmd`: the chart's default
+  (`jupyterhub-singleuser`) runs in our images as well as their own CMD does.
+- One "app chooser" profile: the user picks JupyterLab, VS Code, RStudio or Shiny in the spawn form
+  (KubeSpawner's profile_options), each choice setting the image that has the app and default_url.
+- Migrated images hold one person's work: `owner_only` writes a hub.extraConfig snippet whose
+  profile_list callable offers such an image to its owner only.
+
+Only the two forms Zero-to-JupyterHub's image pre-puller reads carry images:
+`kubespawner_override.image` and `profile_options.*.choices.*.kubespawner_override.image`.
+"""
 from __future__ import annotations
 
 from .graph import Graph
 from .naming import Naming
 
+CHOOSER_SLUG = "apps"
+
+
+def apps_of(graph: Graph, spec: str) -> list:
+    return [app for step in graph.plan(spec) for app in step.layer.apps]
+
 
 def profile_list(graph: Graph, specs: list[str], naming: Naming) -> dict:
     profiles = []
+    choices: dict[str, dict] = {}
     for number, spec in enumerate(specs):
-        steps = graph.plan(spec)
-        image = steps[-1].image
-        layers = [step.layer.name for step in steps]
+        image = naming.tags(graph.plan(spec)[-1].image)[0]
+        apps = apps_of(graph, spec)
         # what users see in the spawn form: the apps each layer declares in its image.toml
-        apps = [f"{app.title} at {app.default_url}" for name in layers for app in graph.layer(name).apps] or \
-            [graph.layer(name).description for name in layers]
+        described = [f"{app.title} at {app.default_url}" for app in apps] or [graph.layer(spec.split('+')[-1]).description]
         profile = {
-            "display_name": " + ".join(part for part in spec.split("+")),
-            "slug": image,
-            "description": "; ".join(dict.fromkeys(apps)),
-            "kubespawner_override": {
-                "image": naming.tags(image)[0],
-                # Our images start jupyterhub-singleuser themselves when a hub spawns them.
-                "cmd": ["start-jupyter"],
-                "default_url": "/lab",
-            },
+            "display_name": " + ".join(spec.split("+")),
+            "slug": graph.plan(spec)[-1].image,
+            "description": "; ".join(dict.fromkeys(described)),
+            "kubespawner_override": {"image": image, "default_url": (apps[-1].default_url if apps else "/lab")},
         }
         if number == 0:
             profile["default"] = True
         profiles.append(profile)
+        for app in apps:  # each app from the first image (in the order given) that has it
+            choices.setdefault(app.name, {
+                "display_name": app.title + (" (where the image has it)" if app.unless else ""),
+                "kubespawner_override": {"image": image, "default_url": app.default_url},
+            })
+    if len(choices) > 1:
+        first = next(iter(choices))
+        choices[first]["default"] = True
+        profiles.append({
+            "display_name": "Choose an app",
+            "slug": CHOOSER_SLUG,
+            "description": "Start in " + ", ".join(choice["display_name"] for choice in choices.values()),
+            "profile_options": {"app": {"display_name": "App", "choices": choices}},
+        })
     return {"singleuser": {"profileList": profiles}}
+
+
+OWNER_ONLY = '''\
+# labstack: {image} holds one person's work: offered to {user} only, after the shared profiles.
+_labstack_owner_profiles = {{{user!r}: [{profile!r}]}}
+_labstack_shared_profiles = c.KubeSpawner.profile_list if isinstance(c.KubeSpawner.profile_list, list) else []
+
+
+def _labstack_profile_list(spawner):
+    return list(_labstack_shared_profiles) + _labstack_owner_profiles.get(spawner.user.name, [])
+
+
+c.KubeSpawner.profile_list = _labstack_profile_list
+'''
+
+
+def owner_only(user: str, image: str, default_url: str = "/vscode/") -> dict:
+    """hub.extraConfig values: a profile_list callable that adds the image's profile for its owner."""
+    profile = {"display_name": f"{user}'s VS Code (migrated)", "slug": "migrated",
+               "kubespawner_override": {"image": image, "default_url": default_url,
+                                        "volumes": [], "volume_mounts": []}}
+    return {"hub": {"extraConfig": {"labstack-owner-only": OWNER_ONLY.format(user=user, image=image, profile=profile)}}}
+
+
+def to_yaml(values: dict) -> str:
+    """Helm values as YAML, code snippets (extraConfig) as readable literal blocks."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper, value):
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(values, Dumper=Dumper, sort_keys=False)

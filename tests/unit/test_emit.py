@@ -28,6 +28,8 @@ def test_profiles_point_at_registry_tags(build_py):
     values = yaml.safe_load(output(build_py("profiles", "code-server", "rstudio+code-server",
                                      "--registry", "localhost:5000", "--tag", "2026.11")))
     profiles = values["singleuser"]["profileList"]
+    chooser = profiles.pop()  # the app chooser comes last (tests/unit/test_kubespawner.py checks it)
+    assert chooser["slug"] == "apps" and "kubespawner_override" not in chooser
     assert [p["kubespawner_override"]["image"] for p in profiles] == [
         "localhost:5000/labstack/code-server:2026.11",
         "localhost:5000/labstack/rstudio-code-server:2026.11"]
