@@ -90,5 +90,5 @@ def _build(spec: str, settings: BuildSettings, graph: Graph, log: Log, notes: li
         note = (f"labstack: {error}; so the {flag.layer} tests run on the image built {flag.flag} (and say so), "
                 f"as nobody chose")
         log(note)
-        notes.append(f"{flag.layer} built {flag.flag}: {str(error).split(':', 1)[-1].strip()[:160]}")
+        notes.append(f"{flag.layer} built {flag.flag}: {str(error).split('failed: ', 1)[-1].strip()[:160]}")
         return build_spec(spec, settings, log, graph)

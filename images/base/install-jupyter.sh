@@ -6,7 +6,9 @@
 set -eu
 venv=${JUPYTER_VENV:-/opt/jupyter}
 : "${JUPYTERLAB_VERSION:?}" "${JUPYTER_SERVER_PROXY_VERSION:?}" "${JUPYTERHUB_VERSION:?}"
-python3 -m venv "$venv"
+# --system-site-packages: so that `pip install --user` (the user site, ~/.local) is seen by the kernels
+# and the terminals alike; Debian's own site-packages hold next to nothing here.
+python3 -m venv --system-site-packages "$venv"
 "$venv/bin/pip" install --no-cache-dir \
     "jupyterlab==${JUPYTERLAB_VERSION}" \
     "jupyter-server-proxy==${JUPYTER_SERVER_PROXY_VERSION}" \

@@ -99,7 +99,7 @@ def build_with_fallback(spec: str, settings: BuildSettings, log, config) -> str:
             raise
         settings.layer_args.setdefault(flag.layer, {}).update(dict(flag.build_args))
         os.environ[flag.env] = "1"  # build.py, run by tests of this session, decides the same
-        os.environ[FALLBACK_NOTE] = f"{flag.layer} built {flag.flag}: {str(error).split(':', 1)[-1].strip()[:160]}"
+        os.environ[FALLBACK_NOTE] = f"{flag.layer} built {flag.flag}: {str(error).split('failed: ', 1)[-1].strip()[:160]}"
         return build_spec(spec, settings, log, GRAPH)[-1].tags[0]
 
 
@@ -120,3 +120,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(
             f"labstack: {note}. Those tests ran on the image built without it, and its own probes skipped; "
             f"to test it, pass the .deb: LABSTACK_RSTUDIO_DEB=FILE make test", yellow=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless chromium (Debian's), driven by Playwright; one for the whole run."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import launch_browser
+
+    with sync_playwright() as playwright:
+        chromium = launch_browser(playwright)
+        yield chromium
+        chromium.close()

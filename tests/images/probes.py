@@ -118,9 +118,14 @@ def execute_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str, ti
         }))
         deadline = time.monotonic() + timeout
         for _ in range(1000):
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 break
-            message = json.loads(ws.recv())
+            ws.settimeout(left)  # each wait for a message ends at the deadline too
+            try:
+                message = json.loads(ws.recv())
+            except websocket.WebSocketTimeoutException:
+                break
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             if message["msg_type"] in ("execute_result", "display_data"):
@@ -149,9 +154,14 @@ def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30
         ws.send(json.dumps(["stdin", f"echo BEGIN-$((6*7)); {command}; echo END-$((6*7))\r"]))
         output, deadline = "", time.monotonic() + timeout
         for _ in range(1000):  # the markers are computed, so the echoed command line can't match them
-            if "END-42" in output or time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if "END-42" in output or left <= 0:
                 break
-            message = json.loads(ws.recv())
+            ws.settimeout(left)  # each wait for a message ends at the deadline too
+            try:
+                message = json.loads(ws.recv())
+            except websocket.WebSocketTimeoutException:
+                break
             if message[0] == "stdout":
                 output += message[1]
         assert "BEGIN-42" in output and "END-42" in output, output[-2000:]

@@ -2,6 +2,7 @@
 import pytest
 from packaging.version import Version
 
+from labstack.containers import TrackedContainer
 from jupyter_container import JupyterContainer, free_loopback_port, poll_until
 from probes import all_tags, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
 
@@ -117,3 +118,84 @@ def test_base_image_neither_pulled_nor_bootstrapped_is_refused(engine):
     error = result.stderr.strip().splitlines()[-1]
     assert "cannot be pulled" in error and "debootstrap only makes Debian bookworm" in error
     assert all_tags(engine) == before
+
+
+# ---- in a real browser (Debian's chromium through Playwright)
+
+def login(visit, jupyter):
+    """Log in as a person does: the token in the URL once, the cookie after that. `reset`: a fresh
+    workspace (the launcher), not the one an earlier test left with a notebook open."""
+    visit.page.goto(f"{jupyter.base_url}/lab?reset&token={jupyter.token}")
+    visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
+
+
+def test_jupyterlab_launcher_shows_every_app_and_runs_python(browser, jupyter, spec):
+    from browser import visit
+
+    page_visit = visit(browser, jupyter.base_url)
+    page = page_visit.page
+    login(page_visit, jupyter)
+    servers = jupyter.get("/server-proxy/servers-info").json()["server_processes"]
+    titles = [s["launcher_entry"]["title"] for s in servers if s["launcher_entry"]["enabled"]]
+    for title in titles:  # every app of the image has a card ("VS Code [↗]" opens a tab), with its icon
+        card = page.locator(f".jp-LauncherCard[title^='{title}']")
+        assert card.count() == 1, f"no launcher card for {title}"
+        icon = card.locator(".jp-LauncherCard-icon img").get_attribute("src")
+        response = jupyter.get(icon)
+        assert response.status_code == 200 and b"<svg" in response.content, f"{title}: icon {icon} not served"
+    page_visit.screenshot(f"jupyterlab-launcher-{spec.replace('+', '-')}")
+    page.locator(".jp-LauncherCard[data-category='Notebook']:has-text('Python 3')").click()
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.locator(".jp-Cell .cm-content").first.click()
+    page.keyboard.type("print(6*7)")
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_selector(".jp-OutputArea-output:has-text('42')", timeout=60_000)
+    # JupyterLab asks nobody whether to fetch its news, and nothing is asked of any other host
+    assert page.get_by_text("Jupyter news").count() == 0
+    assert page_visit.foreign_requests() == []
+    page_visit.page.context.close()
+
+
+FORM_APP = r'''
+import http.server, urllib.parse
+class Form(http.server.BaseHTTPRequestHandler):
+    def page(self, text):
+        body = f"<html><body><p id=said>{text}</p><form method=post action=.>"
+        body += "<input name=word><button type=submit>send</button></form></body></html>"
+        self.send_response(200); self.send_header("Content-Type", "text/html"); self.end_headers()
+        self.wfile.write(body.encode())
+    def do_GET(self): self.page("nothing yet")
+    def do_POST(self):
+        data = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        self.page("you said " + data["word"][0])
+http.server.HTTPServer(("127.0.0.1", PORT), Form).serve_forever()
+'''
+
+
+def test_a_port_started_from_a_terminal_works_in_the_browser(browser, jupyter, spec):
+    from browser import visit
+
+    # 8080 as a person would pick, unless taken (with host networking the test containers share one loopback)
+    port = 8080 if _port_free(8080) else free_loopback_port()
+    jupyter.exec(["sh", "-c", f"cat > /tmp/form_app.py <<'EOF'\n{FORM_APP.replace('PORT', str(port))}\nEOF"])
+    run_in_terminal(jupyter, "(nohup python3 /tmp/form_app.py > /tmp/form_app.log 2>&1 &)")
+    page_visit = visit(browser, jupyter.base_url)
+    login(page_visit, jupyter)
+    for route in (f"/proxy/{port}/", f"/proxy/absolute/{port}/"):
+        page_visit.page.goto(f"{jupyter.base_url}{route}")
+        page_visit.page.wait_for_selector("#said:has-text('nothing yet')", timeout=30_000)
+        page_visit.page.fill("input[name=word]", "hello-through-the-proxy")
+        page_visit.page.click("button[type=submit]")
+        page_visit.page.wait_for_selector("#said:has-text('you said hello-through-the-proxy')", timeout=30_000)
+    page_visit.screenshot(f"proxied-port-{spec.replace('+', '-')}")
+    assert page_visit.foreign_requests() == []
+    page_visit.page.context.close()
+
+
+def test_answers_the_image_pre_puller(image, spec):
+    # Zero-to-JupyterHub's pre-puller runs this command (as the container's command) in every image it pulls.
+    with TrackedContainer(image(spec), entrypoint=["/bin/sh", "-c", 'echo "Pulling complete"'], command=[],
+                          network_mode="none") as tracked:
+        container = tracked.run_detached()
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        assert tracked.logs().strip() == "Pulling complete"

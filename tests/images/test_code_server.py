@@ -92,8 +92,13 @@ def test_bundled_extension_is_installed_outside_home(jupyter):
 
 
 def test_final_image_has_no_compilers_or_headers(jupyter):
+    # Nothing of code-server's builder stage: no compiler, and no npm but what a Debian package of a
+    # lower layer brings (Shiny Server's dependencies bring Debian's npm into rstudio+code-server).
     for program in ("gcc", "cc", "g++", "make", "npm"):
-        assert jupyter.exec(["sh", "-c", f"command -v {program} || echo absent"]).strip() == "absent"
+        found = jupyter.exec(["sh", "-c", f"command -v {program} || echo absent"]).strip()
+        if found != "absent":
+            owner = jupyter.exec(["dpkg", "-S", jupyter.exec(["readlink", "-f", found]).strip()], check=False)
+            assert program == "npm" and owner.startswith("npm:"), f"{found}: {owner}"
     jupyter.exec(["test", "!", "-e", "/opt/node/include"])
     # Every native module finds its runtime libraries, except the Microsoft sign-in extension's desktop
     # broker (msal-node-runtime), which needs GTK/WebKit and is never loaded by VS Code in a browser.
@@ -136,3 +141,70 @@ def test_code_server_uses_its_own_node(jupyter, workbench):
     commands = jupyter.exec(["ps", "-eo", "args="]).splitlines()
     code_server = [c for c in commands if "code-server/out/node/entry.js" in c]
     assert code_server and all(c.startswith("/opt/node/bin/node ") for c in code_server), code_server
+
+
+# ---- in a real browser (Debian's chromium through Playwright)
+
+def probe_wheel(folder) -> "Path":
+    """A small local wheel, as a user would pip install --user: one module with one value."""
+    import zipfile
+
+    path = folder / "labstackprobe-1.0-py3-none-any.whl"
+    files = {"labstackprobe.py": "VALUE = 'installed-from-vscode'\n",
+             "labstackprobe-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: labstackprobe\nVersion: 1.0\n",
+             "labstackprobe-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: labstack\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files["labstackprobe-1.0.dist-info/RECORD"] = "".join(f"{name},,\n" for name in files) + "labstackprobe-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return path
+
+
+def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workbench, spec, tmp_path):
+    import io
+    import tarfile
+
+    from browser import visit
+    from probes import execute_in_kernel
+
+    wheel = probe_wheel(tmp_path)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        tar.add(wheel, arcname=wheel.name)
+    jupyter.tracked.container.put_archive("/tmp", archive.getvalue())
+
+    page_visit = visit(browser, jupyter.base_url)
+    page = page_visit.page
+    page.goto(f"{jupyter.base_url}/lab?token={jupyter.token}")
+    page.wait_for_selector(".jp-Launcher", timeout=120_000)
+    page.goto(f"{jupyter.base_url}/vscode/")
+    page.wait_for_selector(".monaco-workbench .part.editor", timeout=120_000)
+    page.wait_for_timeout(3000)  # let the workbench open what it opens by default
+    assert not page.locator(".part.auxiliarybar").is_visible(), "a side panel (chat) is open by default"
+    assert page.get_by_text("Sign in to use").count() == 0
+    page_visit.screenshot(f"vscode-workbench-{spec.replace('+', '-')}")
+
+    page.keyboard.press("F1")
+    page.keyboard.type("Terminal: Create New Terminal")
+    page.wait_for_timeout(500)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".terminal-wrapper .xterm", timeout=60_000)
+    page.wait_for_timeout(2000)  # the shell's prompt
+    page.keyboard.type("command -v python3 pip jupyter > ~/vscode-terminal.txt; "
+                      f"pip install --user --no-index /tmp/{wheel.name} >> ~/vscode-pip.log 2>&1; echo done >> ~/vscode-terminal.txt")
+    page.keyboard.press("Enter")
+
+    def finished():
+        text = jupyter.exec(["cat", f"{jupyter.exec(['sh', '-c', 'echo $HOME']).strip()}/vscode-terminal.txt"], check=False)
+        return text if "done" in text else None
+
+    from jupyter_container import poll_until
+    paths = poll_until(finished, 90, 1, lambda: "the VS Code terminal did not run the command:\n" +
+                       jupyter.exec(["sh", "-c", "cat ~/vscode-pip.log"], check=False))
+    page_visit.screenshot(f"vscode-terminal-{spec.replace('+', '-')}")
+    # the terminal's python3, pip and jupyter are the notebook's: the image's Jupyter environment
+    assert paths.split()[:3] == ["/opt/jupyter/bin/python3", "/opt/jupyter/bin/pip", "/opt/jupyter/bin/jupyter"], paths
+    assert execute_in_kernel(jupyter, "python3", "import labstackprobe; labstackprobe.VALUE") == "'installed-from-vscode'"
+    assert page.get_by_text("Sign in to use").count() == 0
+    assert page_visit.foreign_requests() == [], page_visit.foreign_requests()[:10]
+    page.context.close()

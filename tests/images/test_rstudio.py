@@ -138,3 +138,33 @@ def test_local_deb_goes_through_the_offline_path(tmp_path, engine):
     finally:
         for name in ("base", "rstudio"):
             remove_image(settings.naming.tags(name)[0])
+
+
+def test_shiny_strftime_is_served(jupyter, shiny_page):
+    # Shiny's pages ask for strftime-0.9.2/strftime-min.js; Debian's r-cran-shiny names the file otherwise.
+    assert jupyter.get("/shiny/strftime-0.9.2/strftime-min.js").status_code == 200
+
+
+def test_shiny_in_a_browser_reacts_to_its_input(browser, jupyter, shiny_page, spec):
+    from browser import visit
+
+    page_visit = visit(browser, jupyter.base_url)
+    page = page_visit.page
+    page.goto(f"{jupyter.base_url}/lab?token={jupyter.token}")
+    page.wait_for_selector(".jp-Launcher", timeout=120_000)
+    page.goto(f"{jupyter.base_url}/shiny/")
+    page.wait_for_selector("#summary:has-text('labstack-shiny-ok: 100 points')", timeout=120_000)
+    page.wait_for_selector("#scatter img", timeout=60_000)  # the plot, rendered by R over the websocket
+    handle = page.locator(".irs-handle.single")
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 250, box["y"] + box["height"] / 2, steps=10)
+    page.mouse.up()
+    page.wait_for_function("() => !document.querySelector('#summary').textContent.includes(': 100 points')",
+                           timeout=60_000)
+    assert "labstack-shiny-ok" in page.locator("#summary").text_content()
+    page_visit.screenshot(f"shiny-{spec.replace('+', '-')}")
+    assert page_visit.not_found == [], page_visit.not_found
+    assert page_visit.foreign_requests() == [], page_visit.foreign_requests()
+    page.context.close()

@@ -1,0 +1,58 @@
+"""A real browser for the image tests: Playwright (from PyPI) driving Debian's chromium, headless.
+
+Every page records each request it makes, so a test can say that a page asked nothing of any host
+but the one serving it and got no 404; each test saves a screenshot under reports/screenshots/.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+
+from labstack import REPO_ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = REPO_ROOT / "reports" / "screenshots"
+# Without the background-networking flags chromium calls Google's hosts at every start.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-default-apps"]
+
+
+def launch_browser(playwright):
+    if not os.access(CHROMIUM, os.X_OK):
+        message = "Debian's chromium is not installed (apt-get install chromium; scripts/install-deps test does)"
+        if os.environ.get("LABSTACK_REQUIRE_E2E") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+
+@dataclass
+class Visit:
+    """One browser page, with every request and every failed response it saw."""
+    page: object
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+
+    def foreign_requests(self) -> list[str]:
+        """Requests to any host but the one serving the page (data: and blob: URLs are local)."""
+        own = urlsplit(self.origin).netloc
+        return [url for url in self.requests
+                if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != own]
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def visit(browser, origin: str) -> Visit:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    result = Visit(page, origin)
+    page.on("request", lambda request: result.requests.append(request.url))
+    page.on("response", lambda response: response.status == 404 and result.not_found.append(response.url))
+    page.set_default_timeout(60_000)
+    return result
