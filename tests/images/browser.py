@@ -56,3 +56,10 @@ def visit(browser, origin: str) -> Visit:
     page.on("response", lambda response: response.status == 404 and result.not_found.append(response.url))
     page.set_default_timeout(60_000)
     return result
+
+
+def login(visit: Visit, jupyter) -> None:
+    """Log in as a person does: the token in the URL once, the cookie after that. `reset`: a fresh
+    workspace (the launcher), not the one an earlier test left with a notebook open."""
+    visit.page.goto(f"{jupyter.base_url}/lab?reset&token={jupyter.token}")
+    visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)

@@ -122,15 +122,8 @@ def test_base_image_neither_pulled_nor_bootstrapped_is_refused(engine):
 
 # ---- in a real browser (Debian's chromium through Playwright)
 
-def login(visit, jupyter):
-    """Log in as a person does: the token in the URL once, the cookie after that. `reset`: a fresh
-    workspace (the launcher), not the one an earlier test left with a notebook open."""
-    visit.page.goto(f"{jupyter.base_url}/lab?reset&token={jupyter.token}")
-    visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
-
-
 def test_jupyterlab_launcher_shows_every_app_and_runs_python(browser, jupyter, spec):
-    from browser import visit
+    from browser import login, visit
 
     page_visit = visit(browser, jupyter.base_url)
     page = page_visit.page
@@ -173,7 +166,7 @@ http.server.HTTPServer(("127.0.0.1", PORT), Form).serve_forever()
 
 
 def test_a_port_started_from_a_terminal_works_in_the_browser(browser, jupyter, spec):
-    from browser import visit
+    from browser import login, visit
 
     # 8080 as a person would pick, unless taken (with host networking the test containers share one loopback)
     port = 8080 if _port_free(8080) else free_loopback_port()

@@ -164,7 +164,7 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
     import io
     import tarfile
 
-    from browser import visit
+    from browser import login, visit
     from probes import execute_in_kernel
 
     wheel = probe_wheel(tmp_path)
@@ -175,8 +175,7 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
 
     page_visit = visit(browser, jupyter.base_url)
     page = page_visit.page
-    page.goto(f"{jupyter.base_url}/lab?token={jupyter.token}")
-    page.wait_for_selector(".jp-Launcher", timeout=120_000)
+    login(page_visit, jupyter)
     page.goto(f"{jupyter.base_url}/vscode/")
     page.wait_for_selector(".monaco-workbench .part.editor", timeout=120_000)
     page.wait_for_timeout(3000)  # let the workbench open what it opens by default

@@ -146,12 +146,11 @@ def test_shiny_strftime_is_served(jupyter, shiny_page):
 
 
 def test_shiny_in_a_browser_reacts_to_its_input(browser, jupyter, shiny_page, spec):
-    from browser import visit
+    from browser import login, visit
 
     page_visit = visit(browser, jupyter.base_url)
     page = page_visit.page
-    page.goto(f"{jupyter.base_url}/lab?token={jupyter.token}")
-    page.wait_for_selector(".jp-Launcher", timeout=120_000)
+    login(page_visit, jupyter)
     page.goto(f"{jupyter.base_url}/shiny/")
     page.wait_for_selector("#summary:has-text('labstack-shiny-ok: 100 points')", timeout=120_000)
     page.wait_for_selector("#scatter img", timeout=60_000)  # the plot, rendered by R over the websocket
