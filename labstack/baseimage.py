@@ -41,10 +41,15 @@ def is_debian_bookworm(ref: str) -> bool:
     return ref.split("@")[0] in ("debian:bookworm", "debian:bookworm-slim", "debian:12", "debian:12-slim")
 
 
+_UNPULLABLE: set[str] = set()  # tried once in this process: a run does not ask the registry again
+
+
 def resolve_base_image(ref: str, log: Log, pull_timeout: int = 300) -> str:
     """The reference to build FROM: `ref` itself if present or pullable, else a bootstrapped Debian."""
     if image_exists(ref):
         return ref
+    if ref in _UNPULLABLE and is_debian_bookworm(ref) and image_exists(BOOTSTRAP_TAG):
+        return BOOTSTRAP_TAG
     log(f"labstack: pulling {ref} ...")
     try:
         client().images.pull(ref)
@@ -53,6 +58,7 @@ def resolve_base_image(ref: str, log: Log, pull_timeout: int = 300) -> str:
         reason = error.explanation or _first_line(error)  # the daemon's own words, without the URL
     except docker.errors.DockerException as error:
         reason = _first_line(error)
+    _UNPULLABLE.add(ref)
     if not is_debian_bookworm(ref):
         raise LabstackError(
             f"base image {ref} cannot be pulled ({reason}) and debootstrap only makes Debian bookworm"
