@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""`make bench`: build times (cold and warm), image sizes, start-to-first-200 and migration figures.
+"""`make bench`: build times (cold and warm), image sizes, start-to-first-200, start-to-usable in a real
+browser (JupyterLab's launcher clickable, VS Code's editor taking text, Shiny's output rendered) and
+migration figures.
 
 Writes reports/bench.md and reports/bench.json. Speed and size targets live here, never in tests.
 Cold builds use --no-cache (the bootstrapped base image is timed separately); warm builds repeat the
@@ -51,6 +53,44 @@ def first_200(image: str, path: str, timeout: float = 180) -> float:
         jupyter.stop()
 
 
+def time_to_usable(image: str, what: str, timeout: float = 180) -> float:
+    """Seconds from `docker run` to usable in a real browser: JupyterLab's launcher clickable, VS Code's
+    editor taking typed text, or the Shiny example's output rendered."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import launch_browser, login, visit
+
+    jupyter = JupyterContainer(image)
+    started = time.monotonic()
+    try:
+        jupyter.start(ready_timeout=timeout)
+        with sync_playwright() as playwright:
+            chromium = launch_browser(playwright)
+            page_visit = visit(chromium, jupyter.base_url)
+            page = page_visit.page
+            login(page_visit, jupyter)
+            if what == "lab":
+                page.locator(".jp-LauncherCard").first.click(trial=True)
+            elif what == "vscode":
+                page.goto(f"{jupyter.base_url}/vscode/")
+                page.wait_for_selector(".monaco-workbench .part.editor", timeout=timeout * 1000)
+                page.keyboard.press("F1")
+                page.keyboard.type("File: New Untitled Text File")
+                page.wait_for_timeout(300)
+                page.keyboard.press("Enter")
+                page.wait_for_selector(".monaco-editor textarea", timeout=timeout * 1000)
+                page.keyboard.type("usable")
+                page.wait_for_selector(".view-line:has-text('usable')", timeout=timeout * 1000)
+            else:
+                page.goto(f"{jupyter.base_url}/shiny/")
+                page.wait_for_selector("#summary:has-text('labstack-shiny-ok')", timeout=timeout * 1000)
+            seconds = time.monotonic() - started
+            chromium.close()
+        return seconds
+    finally:
+        jupyter.stop()
+
+
 def main() -> int:
     settings = from_environment(load_graph(images_dir()))
     settings = replace(settings, naming=Naming(owner="labstack", tag="bench"))
@@ -79,6 +119,10 @@ def main() -> int:
         times = [first_200(tags[image], path) for _ in range(STARTS)]
         results["starts"][f"{image} {path}"] = {"median_seconds": round(statistics.median(times), 2),
                                                  "runs": [round(t, 2) for t in times]}
+
+    results["usable"] = {f"{image} {what}": round(time_to_usable(tags[image], what), 1)
+                         for image, what in (("base", "lab"), ("code-server", "lab"), ("code-server", "vscode"),
+                                             ("rstudio", "shiny"))}
 
     results["migration"] = {}
     for layout in (CODERCOM, LINUXSERVER):
@@ -112,6 +156,8 @@ def render(r: dict) -> str:
     lines += ["", "| start to first 200 | median (s) | runs (s) |", "|---|---|---|"]
     for what, s in r["starts"].items():
         lines.append(f"| {what} | {s['median_seconds']} | {', '.join(map(str, s['runs']))} |")
+    lines += ["", "| start to usable in a browser (chromium) | seconds |", "|---|---|"]
+    lines += [f"| {what} | {seconds} |" for what, seconds in r.get("usable", {}).items()]
     lines += ["", "| migration (cold) | time (s) | copied from mounts (MB) | adds to the commit (MB) |",
               "|---|---|---|---|"]
     for layout, m in r["migration"].items():

@@ -63,3 +63,22 @@ def login(visit: Visit, jupyter) -> None:
     workspace (the launcher), not the one an earlier test left with a notebook open."""
     visit.page.goto(f"{jupyter.base_url}/lab?reset&token={jupyter.token}")
     visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
+
+
+def run_first_cell(page, code: str, expected: str, attempts: int = 6) -> None:
+    """Type code into a new notebook's first cell and run it until its output shows `expected`.
+
+    A kernel can show "idle" before it takes requests (IRkernel does, while it starts), and a request
+    sent then is dropped: the cell is run again, a bounded number of times, as a person would."""
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.locator(".jp-Cell .cm-content").first.click()
+    page.keyboard.type(code)
+    for _ in range(attempts):
+        page.locator(".jp-Cell .cm-content").first.click()
+        page.keyboard.press("Control+Enter")  # run the cell, stay on it
+        try:
+            page.wait_for_selector(f".jp-OutputArea-output:has-text('{expected}')", timeout=15_000)
+            return
+        except Exception:  # playwright's TimeoutError: not run yet, or still running
+            continue
+    raise AssertionError(f"{code!r} never showed {expected!r} in {attempts} runs")

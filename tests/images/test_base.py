@@ -123,7 +123,7 @@ def test_base_image_neither_pulled_nor_bootstrapped_is_refused(engine):
 # ---- in a real browser (Debian's chromium through Playwright)
 
 def test_jupyterlab_launcher_shows_every_app_and_runs_python(browser, jupyter, spec):
-    from browser import login, visit
+    from browser import login, run_first_cell, visit
 
     page_visit = visit(browser, jupyter.base_url)
     page = page_visit.page
@@ -138,11 +138,7 @@ def test_jupyterlab_launcher_shows_every_app_and_runs_python(browser, jupyter, s
         assert response.status_code == 200 and b"<svg" in response.content, f"{title}: icon {icon} not served"
     page_visit.screenshot(f"jupyterlab-launcher-{spec.replace('+', '-')}")
     page.locator(".jp-LauncherCard[data-category='Notebook']:has-text('Python 3')").click()
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-    page.locator(".jp-Cell .cm-content").first.click()
-    page.keyboard.type("print(6*7)")
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_selector(".jp-OutputArea-output:has-text('42')", timeout=60_000)
+    run_first_cell(page, "print(6*7)", "42")
     # JupyterLab asks nobody whether to fetch its news, and nothing is asked of any other host
     assert page.get_by_text("Jupyter news").count() == 0
     assert page_visit.foreign_requests() == []

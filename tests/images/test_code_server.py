@@ -207,3 +207,18 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
     assert page.get_by_text("Sign in to use").count() == 0
     assert page_visit.foreign_requests() == [], page_visit.foreign_requests()[:10]
     page.context.close()
+
+
+def test_the_launcher_card_opens_a_working_workbench(browser, jupyter, workbench, spec):
+    from browser import login, visit
+
+    page_visit = visit(browser, jupyter.base_url)
+    login(page_visit, jupyter)
+    with page_visit.page.context.expect_page(timeout=60_000) as opened:  # VS Code opens in a new tab
+        page_visit.page.locator(".jp-LauncherCard[title^='VS Code']").click()
+    tab = opened.value
+    tab.wait_for_selector(".monaco-workbench .part.editor", timeout=120_000)
+    assert tab.url.startswith(f"{jupyter.base_url}/vscode/")
+    tab.keyboard.press("F1")  # and it answers: the command palette opens
+    tab.wait_for_selector(".quick-input-widget", state="visible", timeout=30_000)
+    page_visit.page.context.close()

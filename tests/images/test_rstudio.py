@@ -167,3 +167,15 @@ def test_shiny_in_a_browser_reacts_to_its_input(browser, jupyter, shiny_page, sp
     assert page_visit.not_found == [], page_visit.not_found
     assert page_visit.foreign_requests() == [], page_visit.foreign_requests()
     page.context.close()
+
+
+def test_an_r_notebook_runs_in_the_browser(browser, jupyter, spec):
+    from browser import login, run_first_cell, visit
+
+    page_visit = visit(browser, jupyter.base_url)
+    page = page_visit.page
+    login(page_visit, jupyter)
+    page.locator(".jp-LauncherCard[data-category='Notebook'][title='R']").click()
+    run_first_cell(page, "cat(6 * 7)", "42")
+    page_visit.screenshot(f"r-notebook-{spec.replace('+', '-')}")
+    page.context.close()
