@@ -76,6 +76,8 @@ def test_an_explicit_deb_beats_the_environment_default(samples):
 
 
 def test_migrate_passes_every_flag_on(monkeypatch, samples, tmp_path):
+    for variable in ("LABSTACK_NETWORK", "LABSTACK_CA_BUNDLE", "LABSTACK_NO_HOST_CA", "REGISTRY", "OWNER", "TAG"):
+        monkeypatch.delenv(variable, raising=False)  # only the flags decide here (the Makefile exports some)
     seen = {}
     monkeypatch.setattr("labstack.migrate.migrate", lambda **kwargs: seen.update(kwargs) or {"image": "x"})
     values = {"--container": ["c"], "--tag": ["t/x:1"], "--user": ["abc"], "--keep": ["/home/a/.netrc"],
