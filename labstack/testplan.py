@@ -60,7 +60,8 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
         layer = graph.layers.get(spec)
         # a layer built from a container (mig) is tested on fixtures made from the images it names
         for wanted in (layer.test_needs if layer and layer.migration else (spec,)):
-            built = _build(wanted, settings, graph, log, notes)
+            built, _, note = build_with_fallback(wanted, settings, graph, log)
+            notes += [note] if note else []
             for step_spec, image in zip(_step_specs(graph, wanted), built):
                 images[step_spec] = image.tags[0]
     with tempfile.NamedTemporaryFile("w", prefix="labstack-settings-", suffix=".json") as saved:
@@ -79,16 +80,17 @@ def _step_specs(graph: Graph, spec: str) -> list[str]:
     return [step.layer.name for step in steps[:-1]] + [spec]
 
 
-def _build(spec: str, settings: BuildSettings, graph: Graph, log: Log, notes: list[str]):
+def build_with_fallback(spec: str, settings: BuildSettings, graph: Graph, log: Log):
+    """Build spec; where a layer names a failure its tests may work around (RStudio Server out of reach)
+    and nobody chose, build with that layer's switch instead. (the steps built, the flag used or None,
+    a one-line note saying why). The settings keep the switch, for what is built after."""
     try:
-        return build_spec(spec, settings, log, graph)
+        return build_spec(spec, settings, log, graph), None, ""
     except BuildFailed as error:
         flag = test_fallback(graph, str(error), settings.layer_args)
         if flag is None:
             raise
         settings.layer_args.setdefault(flag.layer, {}).update(dict(flag.build_args))
-        note = (f"labstack: {error}; so the {flag.layer} tests run on the image built {flag.flag} (and say so), "
-                f"as nobody chose")
-        log(note)
-        notes.append(f"{flag.layer} built {flag.flag}: {str(error).split('failed: ', 1)[-1].strip()[:160]}")
-        return build_spec(spec, settings, log, graph)
+        note = f"{flag.layer} built {flag.flag}: {str(error).split('failed: ', 1)[-1].strip()[:160]}"
+        log(f"labstack: {note}; its tests run on that image, and say so, as nobody chose")
+        return build_spec(spec, settings, log, graph), flag, note

@@ -13,14 +13,13 @@ import pytest
 
 from labstack import LabstackError
 from labstack.baseimage import resolve_base_image
-from labstack.builder import BuildSettings, build_spec
+from labstack.builder import BuildSettings
 from labstack.containers import remove_stray_containers
-from labstack.engine import BuildFailed, client
+from labstack.engine import client
 from labstack.graph import images_dir, load_graph
-from labstack.layers import test_fallback
 from labstack.naming import Naming
 from labstack.settings import from_environment, from_json
-from labstack.testplan import FALLBACK_NOTE, default_specs, layers_of
+from labstack.testplan import FALLBACK_NOTE, build_with_fallback, default_specs, layers_of
 
 GRAPH = load_graph(images_dir())
 # Images a test builds with extra files (a test extension) get a tag of their own, and no version tag:
@@ -82,25 +81,20 @@ def image(engine, settings, request):
                 variant = replace(settings, layer_files=files, naming=replace(settings.naming, tag=VARIANT_TAG,
                                                                              version_tag=""))
             with capture.global_and_fixture_disabled():
-                built[key] = build_with_fallback(spec, variant, log, request.config)
+                built[key] = build_for_tests(spec, variant, log)
         return built[key]
 
     return get
 
 
-def build_with_fallback(spec: str, settings: BuildSettings, log, config) -> str:
-    """Build spec. Where a layer says which failure its tests may work around (RStudio Server out of
-    reach) and nobody chose, build with that layer's switch and say so in the summary."""
-    try:
-        return build_spec(spec, settings, log, GRAPH)[-1].tags[0]
-    except BuildFailed as error:
-        flag = test_fallback(GRAPH, str(error), settings.layer_args)
-        if flag is None:
-            raise
-        settings.layer_args.setdefault(flag.layer, {}).update(dict(flag.build_args))
+def build_for_tests(spec: str, settings: BuildSettings, log) -> str:
+    """Build spec as `build.py test` would (testplan's fallback included), and tell this session's
+    summary, and the build.py runs its tests make, when a layer's switch was turned on."""
+    built, flag, note = build_with_fallback(spec, settings, GRAPH, log)
+    if flag:
         os.environ[flag.env] = "1"  # build.py, run by tests of this session, decides the same
-        os.environ[FALLBACK_NOTE] = f"{flag.layer} built {flag.flag}: {str(error).split('failed: ', 1)[-1].strip()[:160]}"
-        return build_spec(spec, settings, log, GRAPH)[-1].tags[0]
+        os.environ[FALLBACK_NOTE] = note
+    return built[-1].tags[0]
 
 
 def pytest_generate_tests(metafunc):

@@ -5,12 +5,13 @@ import re
 from packaging.version import Version
 
 from labstack import REPO_ROOT
+from labstack.layers import pinned
 
 LAYER = REPO_ROOT / "images" / "rstudio"
 
 
 def arg(name: str) -> str:
-    return re.search(rf"^ARG {name}=(\S+)$", (LAYER / "Dockerfile").read_text(), re.MULTILINE).group(1)
+    return pinned("rstudio")[name]
 
 
 def test_pinned_release_has_a_www_socket_and_its_checksum():
