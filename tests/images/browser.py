@@ -82,3 +82,40 @@ def run_first_cell(page, code: str, expected: str, attempts: int = 6) -> None:
         except Exception:  # playwright's TimeoutError: not run yet, or still running
             continue
     raise AssertionError(f"{code!r} never showed {expected!r} in {attempts} runs")
+
+
+def open_vscode(visit: Visit, jupyter, path: str = "/vscode/") -> None:
+    """Open VS Code's workbench (logged in already) and let it open what it opens by default."""
+    visit.page.goto(f"{jupyter.base_url}{path}")
+    visit.page.wait_for_selector(".monaco-workbench .part.editor", timeout=120_000)
+    visit.page.wait_for_timeout(3000)
+
+
+def assert_no_chat(visit: Visit) -> None:
+    assert not visit.page.locator(".part.auxiliarybar").is_visible(), "a side panel (chat) is open by default"
+    assert visit.page.get_by_text("Sign in to use").count() == 0
+
+
+def type_in_vscode_terminal(visit: Visit, command: str) -> None:
+    """Open a new terminal in the workbench through the command palette and type a command into it."""
+    page = visit.page
+    page.keyboard.press("F1")
+    page.keyboard.type("Terminal: Create New Terminal")
+    page.wait_for_timeout(500)
+    page.keyboard.press("Enter")
+    # A workbench in Restricted Mode (a migrated user's own code-server keeps workspace trust on) asks
+    # first; a person answers that they trust their own folder.
+    trust = page.locator(".monaco-dialog-box .monaco-button", has_text="Trust")
+    try:
+        trust.first.wait_for(state="visible", timeout=5_000)
+        trust.first.click()
+    except Exception:  # playwright's TimeoutError: no dialog
+        pass
+    page.wait_for_selector(".terminal-wrapper .xterm", timeout=60_000)
+    page.wait_for_timeout(3000)  # the shell's prompt
+    # Keys typed before the terminal has the focus go nowhere: click into it as a person would.
+    page.locator(".terminal-wrapper .xterm-screen").first.click()
+    page.wait_for_function("document.activeElement && document.activeElement.classList.contains('xterm-helper-textarea')",
+                           timeout=30_000)
+    page.keyboard.type(command)
+    page.keyboard.press("Enter")

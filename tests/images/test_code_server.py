@@ -164,7 +164,7 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
     import io
     import tarfile
 
-    from browser import login, visit
+    from browser import assert_no_chat, login, open_vscode, type_in_vscode_terminal, visit
     from probes import execute_in_kernel
 
     wheel = probe_wheel(tmp_path)
@@ -176,22 +176,13 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
     page_visit = visit(browser, jupyter.base_url)
     page = page_visit.page
     login(page_visit, jupyter)
-    page.goto(f"{jupyter.base_url}/vscode/")
-    page.wait_for_selector(".monaco-workbench .part.editor", timeout=120_000)
-    page.wait_for_timeout(3000)  # let the workbench open what it opens by default
-    assert not page.locator(".part.auxiliarybar").is_visible(), "a side panel (chat) is open by default"
-    assert page.get_by_text("Sign in to use").count() == 0
+    open_vscode(page_visit, jupyter)
+    assert_no_chat(page_visit)
     page_visit.screenshot(f"vscode-workbench-{spec.replace('+', '-')}")
 
-    page.keyboard.press("F1")
-    page.keyboard.type("Terminal: Create New Terminal")
-    page.wait_for_timeout(500)
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".terminal-wrapper .xterm", timeout=60_000)
-    page.wait_for_timeout(2000)  # the shell's prompt
-    page.keyboard.type("command -v python3 pip jupyter > ~/vscode-terminal.txt; "
-                      f"pip install --user --no-index /tmp/{wheel.name} >> ~/vscode-pip.log 2>&1; echo done >> ~/vscode-terminal.txt")
-    page.keyboard.press("Enter")
+    type_in_vscode_terminal(page_visit, "command -v python3 pip jupyter > ~/vscode-terminal.txt; "
+                            f"pip install --user --no-index /tmp/{wheel.name} >> ~/vscode-pip.log 2>&1; "
+                            "echo done >> ~/vscode-terminal.txt")
 
     def finished():
         text = jupyter.exec(["cat", f"{jupyter.exec(['sh', '-c', 'echo $HOME']).strip()}/vscode-terminal.txt"], check=False)

@@ -135,6 +135,32 @@ def test_code_server_was_not_reinstalled(jupyter):
     assert "/opt/node" not in commands
 
 
+def test_vscode_in_a_browser_opens_the_workspace_with_the_jupyter_python(browser, legacy, jupyter):
+    """A person on the migrated image: VS Code opens their workspace, with no chat panel or sign-in
+    (labstack's machine settings; their own settings still win), and its terminal runs the image's
+    Jupyter Python."""
+    from browser import assert_no_chat, login, open_vscode, type_in_vscode_terminal, visit
+    from jupyter_container import poll_until
+
+    layout = legacy.layout
+    page_visit = visit(browser, jupyter.base_url)
+    login(page_visit, jupyter)
+    open_vscode(page_visit, jupyter, f"/vscode/?folder={layout.workspace}")
+    assert_no_chat(page_visit)
+    entry = "analysis.py" if layout.name == "linuxserver" else "project"  # the workspace's explorer
+    page_visit.page.wait_for_selector(f".explorer-folders-view .monaco-list-row[aria-label^='{entry}']", timeout=30_000)
+    page_visit.screenshot(f"vscode-migrated-{layout.name}")
+    type_in_vscode_terminal(page_visit, "command -v python3 jupyter > ~/mig-terminal.txt; pwd >> ~/mig-terminal.txt")
+    written = poll_until(lambda: jupyter.exec(["cat", f"{layout.home}/mig-terminal.txt"], check=False).split(),
+                         90, 1, lambda: "the VS Code terminal did not run the command")
+    assert written == ["/opt/jupyter/bin/python3", "/opt/jupyter/bin/jupyter", layout.workspace], written
+    # The user's own code-server still checks its extension gallery for updates (an application-wide
+    # setting that machine settings cannot change, and theirs to keep); nothing else leaves the page.
+    others = [url for url in page_visit.foreign_requests() if not url.startswith("https://open-vsx.org/vscode/gallery/")]
+    assert others == [], others[:10]
+    page_visit.page.context.close()
+
+
 def test_listens_on_loopback_only_whatever_it_is_told(migration):
     # The environment asks for TCP on every interface, and the kept config.yaml says bind-addr 0.0.0.0:8080.
     environment = {"JUPYTER_VSCODE_PROXY_USE_SOCKET": "no", "CODE_SERVER_HOST": "0.0.0.0"}
