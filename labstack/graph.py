@@ -20,6 +20,7 @@ class App:
     title: str
     default_url: str
     unless: tuple[tuple[str, str], ...] = ()  # absent when the image was built with these build args
+    standalone: str = ""  # a command in the image that serves the app alone behind the hub (no notebook server)
 
     @property
     def route(self) -> str:
@@ -173,7 +174,7 @@ def load_graph(images_dir: Path) -> Graph:
 def _app(meta: Path, entry: dict) -> App:
     try:
         return App(name=entry["name"], title=entry["title"], default_url=entry.get("default_url", f"/{entry['name']}/"),
-                   unless=tuple(sorted(entry.get("unless", {}).items())))
+                   unless=tuple(sorted(entry.get("unless", {}).items())), standalone=entry.get("standalone", ""))
     except KeyError as missing:
         raise LabstackError(f"{meta}: an [[apps]] entry needs {missing}") from None
 

@@ -4,6 +4,8 @@
   (`jupyterhub-singleuser`) runs in our images as well as their own CMD does.
 - One "app chooser" profile: the user picks JupyterLab, VS Code, RStudio or Shiny in the spawn form
   (KubeSpawner's profile_options), each choice setting the image that has the app and default_url.
+  An app that can run alone (image.toml `standalone`) is one more choice: its command as the pod's
+  cmd, behind the hub's authentication, with no notebook server.
 - Migrated images hold one person's work: `owner_only` writes a hub.extraConfig snippet whose
   profile_list callable offers such an image to its owner only.
 
@@ -44,6 +46,11 @@ def profile_list(graph: Graph, specs: list[str], naming: Naming) -> dict:
                 "display_name": app.title + (" (where the image has it)" if app.unless else ""),
                 "kubespawner_override": {"image": image, "default_url": app.default_url},
             })
+            if app.standalone:
+                choices.setdefault(f"{app.name}-alone", {
+                    "display_name": f"{app.title} alone (no notebook server)",
+                    "kubespawner_override": {"image": image, "cmd": [app.standalone], "default_url": "/"},
+                })
     if len(choices) > 1:
         first = next(iter(choices))
         choices[first]["default"] = True

@@ -15,4 +15,8 @@ python3 -m venv --system-site-packages "$venv"
     "jupyterhub==${JUPYTERHUB_VERSION}" \
     "$@"
 "$venv/bin/jupyter" lab clean
+# labstack's changes to jupyter-server-proxy (labstack_proxy.py) are copied to this folder by a later,
+# cheaper layer of the Dockerfile; the Jupyter environment finds them there.
+mkdir -p /usr/local/lib/labstack/python
+echo /usr/local/lib/labstack/python > "$("$venv/bin/python3" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/labstack.pth"
 find "$venv" -name __pycache__ -prune -exec rm -rf {} +

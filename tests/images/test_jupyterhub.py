@@ -7,39 +7,19 @@ route of every image is behind the hub. bob has no server, but a token and a log
 of his own: neither may reach anything of alice's, over HTTP or websocket. The auth matrix tries every
 route with every credential and method and counts what got through that should not have.
 
-The hub listens on the docker bridge's gateway (this machine's own docker0 address), because the
-containers call its API; every request the test makes goes to 127.0.0.1.
+The hub itself is tests/images/realhub.py.
 """
-import ipaddress
-import os
-import secrets
-import sys
-import textwrap
 import uuid
 
 import pytest
 import requests
-import websocket  # websocket-client
 
 from labstack.containers import remove_stray_containers
 from jupyter_container import answers, free_loopback_port, poll_until
-from services import Service, require, wait_for_url
+from realhub import api, login, running_hub, spawn, user_token, websocket_status
+from services import require
 
-HUB_CONFIG = """
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {proxy_port}
-c.JupyterHub.hub_ip = "{gateway}"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = ["{chp}"]
-c.JupyterHub.db_url = "sqlite:///{workdir}/hub.sqlite"
-c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = "{password}"
-c.Authenticator.allowed_users = {{"alice", "bob"}}
-c.JupyterHub.services = [{{"name": "e2e", "api_token": "{token}"}}]
-c.JupyterHub.load_roles = [{{"name": "e2e", "services": ["e2e"],
-                            "scopes": ["admin:users", "admin:servers", "tokens", "access:servers"]}}]
+SPAWNER_CONFIG = """
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.spawner_class = "docker"
 c.DockerSpawner.allowed_images = {images}
@@ -60,60 +40,17 @@ PAGE_SERVER = ("mkdir -p /tmp/site && echo {marker} > /tmp/site/marker.txt && "
 
 @pytest.fixture(scope="module")
 def hub(image, engine, tmp_path_factory):
-    chp = require("configurable-http-proxy", "npm install -g configurable-http-proxy")
     try:
         import dockerspawner  # noqa: F401
-        import jupyterhub  # noqa: F401
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
-    ipam = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]  # the default bridge may omit its Gateway
-    gateway = ipam.get("Gateway") or str(ipaddress.ip_network(ipam["Subnet"])[1])
     images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
-    workdir = tmp_path_factory.mktemp("hub")
-    ports = {name: free_loopback_port() for name in ("proxy_port", "hub_port", "proxy_api_port")}
-    token, password = secrets.token_hex(16), secrets.token_hex(8)
-    (workdir / "jupyterhub_config.py").write_text(textwrap.dedent(HUB_CONFIG).format(
-        workdir=workdir, chp=chp, token=token, password=password, gateway=gateway, images=repr(images),
-        default_image=images["code-server"], **ports))
-    service = Service([sys.executable, "-m", "jupyterhub", "-f", str(workdir / "jupyterhub_config.py")],
-                      workdir, env=dict(os.environ))
+    spawner = SPAWNER_CONFIG.format(images=repr(images), default_image=images["code-server"])
     try:
-        url = f"http://127.0.0.1:{ports['proxy_port']}"
-        wait_for_url(f"{url}/hub/api", service.process, service.log, timeout=90)
-        yield {"url": url, "token": token, "password": password, "log": service.log, "images": images}
+        with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner) as hub:
+            yield {**hub, "images": images}
     finally:
-        service.stop()
         remove_stray_containers()
-
-
-def api(hub, method, path, **kwargs):
-    return requests.request(method, f"{hub['url']}/hub/api{path}", timeout=30,
-                            headers={"Authorization": f"token {hub['token']}"}, **kwargs)
-
-
-def spawn(hub, user, server="", options=None):
-    path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
-    response = api(hub, "POST", path, json=options or {})
-    assert response.status_code in (201, 202), f"{response.status_code} {response.text}:\n{hub['log'].read_text()[-3000:]}"
-    poll_until(lambda: api(hub, "GET", f"/users/{user}").json()["servers"].get(server, {}).get("ready"), 180, 1,
-               lambda: f"{user}'s server {server!r} never got ready:\n{hub['log'].read_text()[-3000:]}")
-
-
-def user_token(hub, user, scopes=None):
-    body = {"note": "e2e", **({"scopes": scopes} if scopes else {})}
-    response = api(hub, "POST", f"/users/{user}/tokens", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()["token"]
-
-
-def login(hub, user) -> requests.Session:
-    """A browser session: the hub's login form, with its _xsrf cookie, as a person fills it in."""
-    session = requests.Session()
-    session.get(f"{hub['url']}/hub/login", timeout=30)
-    response = session.post(f"{hub['url']}/hub/login", timeout=30, allow_redirects=False,
-                            data={"username": user, "password": hub["password"], "_xsrf": session.cookies.get("_xsrf", "")})
-    assert response.status_code == 302, (response.status_code, response.text[:500])
-    return session
 
 
 @pytest.fixture(scope="module")
@@ -187,24 +124,6 @@ ROUTES = [("alice", path) for path in ("/lab", "/api/contents", "/api/kernels", 
 ROUTES += [("alice_r", path) for path in ("/shiny/", "/rstudio/", "/vscode/", "/api/contents")]
 CREDENTIALS = ["none", "wrong token", "bob's token", "bob's cookie", "alice's token"]
 METHODS = ["GET", "POST", "WS"]
-
-
-def websocket_status(url, token=None, cookies=None):
-    headers = [f"Authorization: token {token}"] if token else []
-    if cookies:
-        headers.append("Cookie: " + "; ".join(f"{c.name}={c.value}" for c in cookies))
-    try:  # redirects are not followed: a redirect into the hub is the answer
-        websocket.create_connection(url.replace("http://", "ws://", 1), header=headers, timeout=20,
-                                    redirect_limit=0).close()
-    except websocket.WebSocketBadStatusException as error:
-        return error.status_code
-    except websocket.WebSocketException as error:
-        if "Redirect limit exhausted" in str(error):
-            return 302
-        return 0  # closed without an answer: not an upgrade either
-    except OSError:
-        return 0
-    return 101
 
 
 def attempt(users, credential, method, url):

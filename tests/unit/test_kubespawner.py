@@ -66,18 +66,20 @@ def test_every_profile_and_choice_gives_what_labstack_meant(profiles):
                 assert spawner.has_trait(key), f"{profile['slug']}: {key} is not a KubeSpawner setting"
             assert spawner.image == override["image"] and spawner.image.startswith("registry.example.org:5000/ds/")
             assert spawner.default_url == override["default_url"]
-            assert spawner.cmd == ["jupyterhub-singleuser"]  # the chart's default: the images run it
+            # the chart's default (the images run it), or the command that serves an app alone
+            expected_cmd = override.get("cmd", ["jupyterhub-singleuser"])
+            assert spawner.cmd == expected_cmd
             manifest = await spawner.get_pod_manifest()
             container = manifest.spec.containers[0]
             assert container.image == override["image"]
-            assert container.args[0] == "jupyterhub-singleuser"
+            assert container.args[:len(expected_cmd)] == expected_cmd
             # KubeSpawner builds the security contexts as plain dicts: the chart's uid and fsGroup
             assert manifest.spec.security_context == {"fsGroup": 100}
             assert container.security_context == {"runAsUser": 1000, "allowPrivilegeEscalation": False}
             checked.append(form)
 
     run(check)
-    assert len(checked) == len(SPECS) + 4  # one per image, and the chooser's four apps
+    assert len(checked) == len(SPECS) + 5  # one per image, the chooser's four apps and VS Code alone
 
 
 def test_the_app_chooser_is_rendered_in_the_spawn_form(profiles):
@@ -90,7 +92,7 @@ def test_the_app_chooser_is_rendered_in_the_spawn_form(profiles):
     chooser = next(p for p in profiles if p.get("profile_options"))
     for choice in chooser["profile_options"]["app"]["choices"].values():
         assert choice["display_name"] in html
-    assert "Choose an app" in html
+    assert "Choose an app" in html and "VS Code alone (no notebook server)" in html
 
 
 def test_the_image_pre_puller_finds_every_image(profiles):

@@ -1,0 +1,166 @@
+"""KubeSpawner with the local Docker Engine as its kubelet: the closest thing to a cluster that runs here.
+
+The hub runs KubeSpawner's own code for everything a hub does with it (the profile list, the options
+form, load_user_options, get_pod_manifest) with Zero-to-JupyterHub's chart defaults. Only the last step
+differs: instead of sending the pod to a Kubernetes API, start() boots the pod's container with the
+engine, as a kubelet would, honouring what the manifest says:
+- command and args (Kubernetes: `command` replaces the image's ENTRYPOINT, `args` its CMD);
+- env and workingDir;
+- runAsUser / runAsGroup, fsGroup as a supplementary group, allowPrivilegeEscalation: false as
+  no-new-privileges;
+- each persistentVolumeClaim as an empty volume made group-owned by fsGroup and setgid, as a volume
+  mounted with fsGroup is (Z2JH's home PVC on /home/jovyan);
+- the container's port, published on 127.0.0.1, where the hub connects;
+- memory and CPU limits.
+Anything a pod needs a cluster for (init containers, sidecars, other volume kinds, env from secrets)
+is refused with an error, so a profile that needs one cannot pass here by accident.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import docker
+import kubespawner.spawner as kubespawner_module
+from kubespawner import KubeSpawner
+from kubernetes_asyncio.client import ApiClient
+
+# No cluster: KubeSpawner's client set-up is replaced before any spawner exists.
+kubespawner_module.load_config = lambda **kwargs: None
+kubespawner_module.shared_client = lambda *args, **kwargs: None
+
+LABELS = {"io.labstack.smoke": "1"}
+
+# Zero-to-JupyterHub's chart defaults (values.yaml) for what a profile does not set, as KubeSpawner
+# traits: the hub's config applies them to every pod.
+Z2JH_DEFAULTS = {
+    "cmd": ["jupyterhub-singleuser"], "uid": 1000, "fs_gid": 100, "start_timeout": 300,
+    "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}{servername}"}}],
+    "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
+}
+
+
+def volume_name(claim: str) -> str:
+    return f"labstack-pvc-{claim}"
+
+
+class DockerPodSpawner(KubeSpawner):
+    """KubeSpawner whose pods are containers on the local engine (see the module's docstring)."""
+
+    @property
+    def container_name(self) -> str:
+        return f"labstack-pod-{self.pod_name}"
+
+    async def start(self):
+        await self.load_user_options()
+        pod = await self.get_pod_manifest()
+        # The manifest as the Kubernetes API would receive it (camelCase JSON): KubeSpawner's objects
+        # mix models and plain dicts (volumes, security contexts); the serialized form has one shape.
+        async with ApiClient() as client:
+            spec = client.sanitize_for_serialization(pod)["spec"]
+        self.log.info("labstack pod simulation: booting %s as pod %s", spec["containers"][0]["image"], self.pod_name)
+        return await asyncio.to_thread(run_pod, spec, self.container_name)
+
+    async def poll(self):
+        try:
+            container = docker.from_env().containers.get(self.container_name)
+        except docker.errors.NotFound:
+            return 0
+        return None if container.status in ("created", "running") else container.attrs["State"]["ExitCode"]
+
+    async def stop(self, now=False):
+        await asyncio.to_thread(remove_pod, self.container_name)
+
+    def get_state(self):
+        return {**super().get_state(), "labstack_container": self.container_name}
+
+
+def run_pod(spec: dict, name: str) -> tuple[str, int]:
+    if spec.get("initContainers") or len(spec["containers"]) != 1:
+        raise RuntimeError("labstack pod simulation: init containers and sidecars need a cluster")
+    container = spec["containers"][0]
+    pod_context, context = spec.get("securityContext", {}), container.get("securityContext", {})
+    fs_group = pod_context.get("fsGroup")
+    engine = docker.from_env()
+    remove_pod(name)
+    kwargs = {
+        "name": name, "detach": True, "labels": LABELS,
+        "environment": environment(container.get("env", [])),
+        "working_dir": container.get("workingDir"),
+        "ports": {f"{port['containerPort']}/tcp": ("127.0.0.1", None) for port in container.get("ports", [])},
+        # no_copy: a PVC starts empty; Docker would otherwise fill a new volume from the image's folder
+        "mounts": [docker.types.Mount(mount["mountPath"], claim_volume(engine, spec, mount["name"], fs_group, container["image"]),
+                                      type="volume", read_only=bool(mount.get("readOnly")), no_copy=True)
+                   for mount in container.get("volumeMounts", [])],
+    }
+    if container.get("command"):
+        kwargs["entrypoint"] = container["command"]
+    kwargs["command"] = container.get("args") or None
+    uid = context.get("runAsUser", pod_context.get("runAsUser"))
+    gid = context.get("runAsGroup", pod_context.get("runAsGroup"))
+    if uid is not None:
+        kwargs["user"] = f"{uid}:{gid}" if gid is not None else str(uid)
+    if fs_group is not None:
+        kwargs["group_add"] = [str(fs_group)]
+    if context.get("allowPrivilegeEscalation") is False:
+        kwargs["security_opt"] = ["no-new-privileges"]
+    limits = container.get("resources", {}).get("limits", {})
+    if "memory" in limits:
+        kwargs["mem_limit"] = quantity(limits["memory"])
+    if "cpu" in limits:
+        cpu = str(limits["cpu"])
+        kwargs["nano_cpus"] = int(float(cpu[:-1]) * 1e6) if cpu.endswith("m") else int(float(cpu) * 1e9)
+    started = engine.containers.run(container["image"], **kwargs)
+    started.reload()
+    port = container["ports"][0]["containerPort"]
+    binding = started.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]
+    return "127.0.0.1", int(binding["HostPort"])
+
+
+def environment(env: list) -> dict[str, str]:
+    values = {}
+    for variable in env:
+        if "valueFrom" in variable:
+            raise RuntimeError(f"labstack pod simulation: {variable['name']} comes from the cluster (valueFrom)")
+        values[variable["name"]] = variable.get("value", "")
+    return values
+
+
+def claim_volume(engine, spec, volume: str, fs_group, image: str) -> str:
+    """The empty volume standing in for a PVC: created once (a claim outlives its pods), and made
+    group-owned by fsGroup and setgid, as Kubernetes does to a volume mounted with fsGroup."""
+    source = next(v for v in spec.get("volumes", []) if v["name"] == volume)
+    if "persistentVolumeClaim" not in source:
+        raise RuntimeError(f"labstack pod simulation: volume {volume} is not a persistentVolumeClaim")
+    name = volume_name(source["persistentVolumeClaim"]["claimName"])
+    try:
+        engine.volumes.get(name)
+        return name
+    except docker.errors.NotFound:
+        engine.volumes.create(name, labels=LABELS)
+    if fs_group is not None:
+        engine.containers.run(image, [f"chgrp {int(fs_group)} /claim && chmod 2775 /claim"], user="0",
+                              entrypoint=["sh", "-c"], remove=True, labels=LABELS,
+                              mounts=[docker.types.Mount("/claim", name, type="volume", no_copy=True)])
+    return name
+
+
+def quantity(value: str) -> int:
+    """A Kubernetes memory quantity in bytes (what KubeSpawner writes: 1G, 512M, 2Gi, plain bytes)."""
+    number, unit = re.fullmatch(r"([0-9.]+)([KMGT]i?)?", str(value)).groups()
+    powers = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    return int(float(number) * powers.get(unit or "", 1))
+
+
+def remove_pod(name: str) -> None:
+    try:
+        docker.from_env().containers.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def remove_claims() -> None:
+    """The volumes standing in for PVCs (a claim outlives its pods; the test removes them at its end)."""
+    for volume in docker.from_env().volumes.list(filters={"label": "io.labstack.smoke=1"}):
+        if volume.name.startswith("labstack-pvc-"):
+            volume.remove(force=True)

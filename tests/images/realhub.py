@@ -1,0 +1,117 @@
+"""A real JupyterHub for the end-to-end tests: configurable-http-proxy in front, dummy authentication,
+a service token for the test, and whatever spawner the test configures.
+
+The hub listens on the docker bridge's gateway (this machine's own docker0 address), because the
+containers call its API; every request the test makes goes to 127.0.0.1.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import sys
+import textwrap
+from contextlib import contextmanager
+
+import requests
+import websocket  # websocket-client
+
+from jupyter_container import free_loopback_port, poll_until
+from services import Service, require, wait_for_url
+
+HUB_CONFIG = """
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {proxy_port}
+c.JupyterHub.hub_ip = "{gateway}"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.command = ["{chp}"]
+c.JupyterHub.db_url = "sqlite:///{workdir}/hub.sqlite"
+c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = "{password}"
+c.Authenticator.allowed_users = {users!r}
+c.JupyterHub.services = [{{"name": "e2e", "api_token": "{token}"}}]
+c.JupyterHub.load_roles = [{{"name": "e2e", "services": ["e2e"],
+                            "scopes": ["admin:users", "admin:servers", "tokens", "access:servers"]}}]
+"""
+
+
+def bridge_gateway(engine) -> str:
+    ipam = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]  # the default bridge may omit its Gateway
+    return ipam.get("Gateway") or str(ipaddress.ip_network(ipam["Subnet"])[1])
+
+
+@contextmanager
+def running_hub(engine, workdir, spawner_config: str, users=("alice", "bob"), env=None):
+    """Start the hub with the spawner part of its config; yield url, token, password and log."""
+    chp = require("configurable-http-proxy", "npm install -g configurable-http-proxy")
+    try:
+        import jupyterhub  # noqa: F401
+    except ImportError as error:
+        require(f"python package {error.name}", "pip install -r requirements-dev.txt")
+    ports = {name: free_loopback_port() for name in ("proxy_port", "hub_port", "proxy_api_port")}
+    token, password = secrets.token_hex(16), secrets.token_hex(8)
+    config = textwrap.dedent(HUB_CONFIG).format(workdir=workdir, chp=chp, token=token, password=password,
+                                                gateway=bridge_gateway(engine), users=set(users), **ports)
+    (workdir / "jupyterhub_config.py").write_text(config + textwrap.dedent(spawner_config))
+    service = Service([sys.executable, "-m", "jupyterhub", "-f", str(workdir / "jupyterhub_config.py")],
+                      workdir, env={**os.environ, **(env or {})})
+    try:
+        url = f"http://127.0.0.1:{ports['proxy_port']}"
+        wait_for_url(f"{url}/hub/api", service.process, service.log, timeout=90)
+        yield {"url": url, "token": token, "password": password, "log": service.log}
+    finally:
+        service.stop()
+
+
+def api(hub, method, path, **kwargs):
+    return requests.request(method, f"{hub['url']}/hub/api{path}", timeout=30,
+                            headers={"Authorization": f"token {hub['token']}"}, **kwargs)
+
+
+def wait_until_ready(hub, user, server="", timeout=180):
+    poll_until(lambda: api(hub, "GET", f"/users/{user}").json()["servers"].get(server, {}).get("ready"), timeout, 1,
+               lambda: f"{user}'s server {server!r} never got ready:\n{hub['log'].read_text()[-3000:]}")
+
+
+def spawn(hub, user, server="", options=None):
+    path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+    response = api(hub, "POST", path, json=options or {})
+    assert response.status_code in (201, 202), f"{response.status_code} {response.text}:\n{hub['log'].read_text()[-3000:]}"
+    wait_until_ready(hub, user, server)
+
+
+def user_token(hub, user, scopes=None):
+    body = {"note": "e2e", **({"scopes": scopes} if scopes else {})}
+    response = api(hub, "POST", f"/users/{user}/tokens", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["token"]
+
+
+def login(hub, user) -> requests.Session:
+    """A browser session: the hub's login form, with its _xsrf cookie, as a person fills it in."""
+    session = requests.Session()
+    session.get(f"{hub['url']}/hub/login", timeout=30)
+    response = session.post(f"{hub['url']}/hub/login", timeout=30, allow_redirects=False,
+                            data={"username": user, "password": hub["password"], "_xsrf": session.cookies.get("_xsrf", "")})
+    assert response.status_code == 302, (response.status_code, response.text[:500])
+    return session
+
+
+def websocket_status(url, token=None, cookies=None):
+    headers = [f"Authorization: token {token}"] if token else []
+    if cookies:
+        headers.append("Cookie: " + "; ".join(f"{c.name}={c.value}" for c in cookies))
+    try:  # redirects are not followed: a redirect into the hub is the answer
+        websocket.create_connection(url.replace("http://", "ws://", 1), header=headers, timeout=20,
+                                    redirect_limit=0).close()
+    except websocket.WebSocketBadStatusException as error:
+        return error.status_code
+    except websocket.WebSocketException as error:
+        if "Redirect limit exhausted" in str(error):
+            return 302
+        return 0  # closed without an answer: not an upgrade either
+    except OSError:
+        return 0
+    return 101

@@ -1,0 +1,164 @@
+"""Zero-to-JupyterHub without a cluster: the profiles `build.py profiles` writes, in a real JupyterHub
+whose spawner is KubeSpawner (its own code for the spawn form, profile options and pod manifest, with
+the chart's defaults) and whose kubelet is the local engine (tests/images/podsim.py). This is the
+closest thing to a cluster that runs here.
+
+Every profile and every choice is spawned through the hub's spawn form, as a person does; the pod's
+container runs as the manifest says (the chart's `jupyterhub-singleuser` instead of the image's CMD,
+uid 1000, fsGroup 100, no privilege escalation, an empty home volume), and the app the profile lands on
+answers through the hub for its owner and refuses another user.
+"""
+import time
+import uuid
+
+import pytest
+import requests
+
+from labstack.containers import remove_stray_containers
+from labstack.hub import profile_list
+from jupyter_container import poll_until
+from realhub import api, login, running_hub, wait_until_ready, websocket_status
+from services import require
+
+SPECS = ["code-server", "rstudio+code-server", "rstudio"]
+WORKBENCH_MARKER = "vscode-workbench-web-configuration"
+
+SPAWNER_CONFIG = """
+import sys
+sys.path.insert(0, {tests!r})
+from podsim import DockerPodSpawner, Z2JH_DEFAULTS
+
+c.JupyterHub.spawner_class = DockerPodSpawner
+for _name, _value in Z2JH_DEFAULTS.items():
+    setattr(c.KubeSpawner, _name, _value)
+c.KubeSpawner.profile_list = {profiles!r}
+c.KubeSpawner.events_enabled = False  # no cluster events to read
+c.KubeSpawner.http_timeout = 180
+"""
+
+# What each landing page shows when its app answers.
+LANDS_ON = {"/vscode/": WORKBENCH_MARKER, "/": WORKBENCH_MARKER, "/lab": "JupyterLab", "/shiny/": "shiny",
+            "/rstudio/": "RStudio"}
+
+
+@pytest.fixture(scope="module")
+def profiles(image, settings, engine):
+    """`build.py profiles` for the three images, pointing at the images under test."""
+    from conftest import GRAPH
+
+    built = {settings.naming.tags(GRAPH.plan(spec)[-1].image)[0]: image(spec) for spec in SPECS}
+    values = profile_list(GRAPH, SPECS, settings.naming)["singleuser"]["profileList"]
+    for profile in values:
+        for override in overrides(profile):
+            override["image"] = built[override["image"]]
+    return values
+
+
+def overrides(profile):
+    if "kubespawner_override" in profile:
+        yield profile["kubespawner_override"]
+    for option in profile.get("profile_options", {}).values():
+        for choice in option["choices"].values():
+            yield choice["kubespawner_override"]
+
+
+def selections(profiles):
+    """(name, spawn-form data, override) for every profile and every choice of its options."""
+    for profile in profiles:
+        if "kubespawner_override" in profile:
+            yield profile["slug"], {"profile": profile["slug"]}, profile["kubespawner_override"]
+        for name, option in profile.get("profile_options", {}).items():
+            for choice, value in option["choices"].items():
+                form = {"profile": profile["slug"], f"profile-option-{profile['slug']}--{name}": choice}
+                yield f"{profile['slug']}:{choice}", form, value["kubespawner_override"]
+
+
+@pytest.fixture(scope="module")
+def hub(profiles, engine, tmp_path_factory):
+    pytest.importorskip("kubespawner", reason="jupyterhub-kubespawner is not installed (pip install -r requirements-dev.txt)")
+    from podsim import remove_claims
+
+    from labstack import REPO_ROOT
+    config = SPAWNER_CONFIG.format(tests=str(REPO_ROOT / "tests" / "images"), profiles=profiles)
+    try:
+        with running_hub(engine, tmp_path_factory.mktemp("z2jh"), config) as hub:
+            for name in ("alice", "bob"):
+                assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
+            hub["alice"], hub["bob"] = login(hub, "alice"), login(hub, "bob")
+            yield hub
+    finally:
+        remove_stray_containers()
+        remove_claims()
+
+
+def spawn_through_the_form(hub, session: requests.Session, form: dict) -> float:
+    """Post the spawn form as a browser does; the seconds until the hub says the server is ready."""
+    started = time.monotonic()
+    xsrf = next(c.value for c in session.cookies if c.name == "_xsrf" and c.path.startswith("/hub"))  # not a server's
+    response = session.post(f"{hub['url']}/hub/spawn", data={**form, "_xsrf": xsrf},
+                            timeout=60, allow_redirects=False)
+    assert response.status_code == 302, (response.status_code, response.text[:1000], hub["log"].read_text()[-3000:])
+    wait_until_ready(hub, "alice", timeout=300)
+    return time.monotonic() - started
+
+
+def stop(hub):
+    api(hub, "DELETE", "/users/alice/server")
+    poll_until(lambda: not api(hub, "GET", "/users/alice").json()["servers"], 120, 1,
+               lambda: f"alice's server did not stop:\n{hub['log'].read_text()[-2000:]}")
+
+
+def has_rserver(engine, image_ref) -> bool:
+    output = engine.containers.run(image_ref, ["sh", "-c", "command -v rserver || true"], entrypoint=[],
+                                   remove=True, labels={"io.labstack.smoke": "1"})
+    return bool(output.strip())
+
+
+SPAWN_TIMES: dict[str, float] = {}
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, engine, index, record_property):
+    chosen = list(selections(profiles))
+    assert len(chosen) == 8, [name for name, *_ in chosen]  # 3 images, the chooser's 4 apps, VS Code alone
+    name, form, override = chosen[index]
+    seconds = spawn_through_the_form(hub, hub["alice"], form)
+    SPAWN_TIMES[name] = seconds
+    record_property("spawn_to_ready_seconds", round(seconds, 1))
+    print(f"\nlabstack: {name}: spawn request to ready through the hub in {seconds:.1f} s")
+    try:
+        container = engine.containers.get("labstack-pod-jupyter-alice")
+        config, host = container.attrs["Config"], container.attrs["HostConfig"]
+        # the pod as KubeSpawner wrote it, with the chart's defaults
+        assert config["Image"] == override["image"]
+        assert config["Cmd"][0] == (override.get("cmd") or ["jupyterhub-singleuser"])[0], config["Cmd"]
+        assert config["User"] == "1000" and host["GroupAdd"] == ["100"] and host["SecurityOpt"] == ["no-new-privileges"]
+        env = dict(entry.split("=", 1) for entry in config["Env"])
+        assert env["JUPYTERHUB_USER"] == "alice" and env["JUPYTERHUB_API_URL"].endswith("/hub/api")
+        home = container.exec_run(["stat", "-c", "%g %A", "/home/jovyan"]).output.decode().split()
+        assert home == ["100", "drwxrwsr-x"], home  # the empty volume, as fsGroup leaves it
+        assert container.exec_run(["test", "-e", "/home/jovyan/.bashrc"]).exit_code != 0  # not the image's home
+        status = container.exec_run(["sh", "-c", "grep NoNewPrivs /proc/1/status; id -G"]).output.decode()
+        assert "NoNewPrivs:\t1" in status and "100" in status.split(), status
+
+        landing = override["default_url"]
+        if landing == "/rstudio/" and not has_rserver(engine, override["image"]):
+            landing = "/lab"  # built without RStudio Server (the fallback the summary line reports)
+        url = f"{hub['url']}/user/alice{landing}"
+        response = poll_until(lambda: (r := hub["alice"].get(url, timeout=60)).status_code == 200 and r, 120, 2,
+                              lambda: f"{url} never answered alice:\n{hub['log'].read_text()[-2000:]}")
+        assert LANDS_ON[landing] in response.text, response.text[:500]
+        if LANDS_ON[landing] == WORKBENCH_MARKER:  # the workbench's websocket, for alice and not for bob
+            socket = f"{url}?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
+            assert websocket_status(socket, cookies=hub["alice"].cookies) == 101
+            assert websocket_status(socket, cookies=hub["bob"].cookies) in (302, 403)
+            assert websocket_status(socket) in (302, 403)  # nobody at all
+        refused = hub["bob"].get(url, timeout=60)
+        assert refused.status_code == 403 and LANDS_ON[landing] not in refused.text, (refused.status_code, refused.url)
+        if override.get("cmd"):  # VS Code alone: no notebook server behind the hub
+            kernels = hub["alice"].get(f"{hub['url']}/user/alice/api/kernels", timeout=60)
+            processes = container.exec_run(["ps", "-eo", "args="]).output.decode()
+            assert "jupyterhub-singleuser" not in processes and "-m labstack_proxy" in processes, processes
+            assert not (kernels.status_code == 200 and kernels.text.startswith("[")), kernels.text[:200]
+    finally:
+        stop(hub)

@@ -1,0 +1,74 @@
+"""labstack_proxy (images/base/labstack_proxy.py), against the jupyter-server-proxy it was written for
+(installed on the host from requirements-dev.txt at the image's pin)."""
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from labstack import REPO_ROOT
+
+MODULE_DIR = REPO_ROOT / "images" / "base"
+sys.path.insert(0, str(MODULE_DIR))
+jupyter_server_proxy = pytest.importorskip("jupyter_server_proxy", reason="pip install -r requirements-dev.txt")
+import labstack_proxy  # noqa: E402
+
+
+def test_the_pinned_version_is_supported():
+    from labstack.layers import pinned
+
+    assert pinned("base")["JUPYTER_SERVER_PROXY_VERSION"] in labstack_proxy.SUPPORTED
+    labstack_proxy.check_upstream()  # the installed one: no exception
+
+
+def test_another_version_stops_with_one_line(monkeypatch):
+    monkeypatch.setattr(jupyter_server_proxy, "__version__", "9.0.0")
+    with pytest.raises(SystemExit) as stopped:
+        labstack_proxy.check_upstream()
+    assert "\n" not in str(stopped.value) and "found 9.0.0" in str(stopped.value)
+
+
+def test_a_missing_internal_stops_with_one_line(monkeypatch):
+    from jupyter_server_proxy.standalone import app
+
+    monkeypatch.delattr(app, "make_standalone_proxy")
+    with pytest.raises(SystemExit) as stopped:
+        labstack_proxy.check_upstream()
+    assert "\n" not in str(stopped.value) and "make_standalone_proxy" in str(stopped.value)
+
+
+class UpstreamStandaloneHandler:
+    """What upstream's standalone handler does in prepare(): nothing."""
+    def __init__(self, method, upgrade, user):
+        self.request = SimpleNamespace(method=method, headers={"Upgrade": upgrade} if upgrade else {})
+        self.current_user = user
+
+    def prepare(self):
+        pass
+
+
+@pytest.mark.parametrize("method, upgrade, user, refused", [
+    ("GET", "websocket", None, True),       # a websocket from nobody: refused (upstream let it through)
+    ("GET", "WebSocket", None, True),
+    ("GET", "websocket", {"name": "alice"}, False),
+    ("GET", None, None, False),             # plain HTTP: upstream's own @web.authenticated in proxy() decides
+    ("POST", None, None, False),
+])
+def test_websocket_upgrades_need_the_hub_user(method, upgrade, user, refused):
+    from tornado import web
+
+    handler = labstack_proxy.authenticating_websockets(UpstreamStandaloneHandler)(method, upgrade, user)
+    if refused:
+        with pytest.raises(web.HTTPError) as error:
+            handler.prepare()
+        assert error.value.status_code == 403
+    else:
+        handler.prepare()
+
+
+def test_no_authentication_is_refused():
+    result = subprocess.run([sys.executable, "-m", "labstack_proxy", "--no-authentication", "--", "true"],
+                            cwd=MODULE_DIR, capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:1/"})
+    assert result.returncode != 0
+    assert "labstack_proxy: refusing --no-authentication" in result.stderr, result.stderr[-2000:]
