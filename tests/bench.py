@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """`make bench`: build times (cold and warm), image sizes, start-to-first-200, start-to-usable in a real
-browser (JupyterLab's launcher clickable, VS Code's editor taking text, Shiny's output rendered) and
-migration figures.
+browser (JupyterLab's launcher clickable, VS Code's editor taking text, Shiny's output rendered),
+migration figures, and the proxy: direct against proxied throughput and Jupyter's memory growth.
+
+BENCH_SECTIONS=proxy (comma-separated: builds, sizes, starts, usable, migration, proxy) runs only those; the
+builds section runs whenever a later one needs its images (tagged labstack/*:bench).
 
 Writes reports/bench.md and reports/bench.json. Speed and size targets live here, never in tests.
 Cold builds use --no-cache (the bootstrapped base image is timed separately); warm builds repeat the
@@ -91,11 +94,72 @@ def time_to_usable(image: str, what: str, timeout: float = 180) -> float:
         jupyter.stop()
 
 
+def download_seconds(url: str, headers: dict, size: int) -> float:
+    import requests
+
+    started = time.monotonic()
+    received = 0
+    with requests.get(url, headers=headers, stream=True, timeout=1200) as response:
+        response.raise_for_status()
+        for chunk in response.iter_content(1 << 20):
+            received += len(chunk)
+    assert received == size, (url, received, size)
+    return time.monotonic() - started
+
+
+def proxy_figures(image: str) -> dict:
+    """Direct against proxied (/proxy/<port>/) downloads of the test app's bytes, in one container, and
+    Jupyter's peak memory growth over the largest one (reset before it)."""
+    import io
+    import tarfile
+
+    from jupyter_container import free_loopback_port, poll_until
+
+    figures: dict = {}
+    with JupyterContainer(image) as jupyter:
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            tar.add(Path(__file__).parent / "images" / "proxy_app.py", arcname="proxy_app.py")
+        jupyter.tracked.container.put_archive("/tmp", archive.getvalue())
+        port = free_loopback_port()
+        jupyter.tracked.container.exec_run(["python3", "/tmp/proxy_app.py", str(port)], user="1000", detach=True)
+        poll_until(lambda: jupyter.get(f"/proxy/{port}/status/200").status_code == 200, 30, 0.5, lambda: "no app")
+        pid = jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab"]).split()[0]
+
+        def memory_mb(field: str) -> float:
+            status = jupyter.exec(["cat", f"/proc/{pid}/status"])
+            return int(next(line for line in status.splitlines() if line.startswith(field)).split()[1]) / 1024
+
+        auth = {"Authorization": f"token {jupyter.token}"}
+        for label, size in (("10 MB", 10 << 20), ("1 GB", 1 << 30)):
+            direct = min(download_seconds(f"http://127.0.0.1:{port}/bytes/{size}", {}, size) for _ in range(3))
+            rss = memory_mb("VmRSS")
+            jupyter.exec(["sh", "-c", f"echo 5 > /proc/{pid}/clear_refs"], user="root")
+            proxied = min(download_seconds(jupyter.url(f"/proxy/{port}/bytes/{size}"), auth, size) for _ in range(3))
+            figures[f"download {label}"] = {
+                "direct_mb_s": round(size / direct / 1e6), "proxied_mb_s": round(size / proxied / 1e6),
+                "ratio": round(direct / proxied, 2), "memory_growth_mb": round(memory_mb("VmHWM") - rss)}
+            log(f"proxy: {label}: {figures[f'download {label}']}")
+    return figures
+
+
+def largest_folders(image: str, count: int = 15) -> list[tuple[str, int]]:
+    """The image's largest folders (MB, three levels deep), as `du` inside it sees them."""
+    import docker
+
+    script = f"du -xm --max-depth=3 / 2>/dev/null | sort -rn | sed -n '2,{count + 1}p'"
+    output = docker.from_env().containers.run(image, ["sh", "-c", script], entrypoint=[], remove=True, user="0",
+                                              labels={"io.labstack.smoke": "1"}).decode()
+    return [(line.split("\t")[1], int(line.split("\t")[0])) for line in output.splitlines() if "\t" in line]
+
+
 def main() -> int:
     settings = from_environment(load_graph(images_dir()))
     settings = replace(settings, naming=Naming(owner="labstack", tag="bench"))
     results: dict = {"commit": source_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "machine": f"{os.cpu_count()} cores, {platform.machine()}", "builds": {}, "starts": {}}
+                     "machine": f"{os.cpu_count()} cores, {platform.machine()}", "builds": {}, "starts": {},
+                     "migration": {}}
+    sections = set(os.environ.get("BENCH_SECTIONS", "builds,starts,usable,migration,proxy").split(","))
 
     # The debootstrapped base image, as a machine without a registry makes it.
     base_ref = resolve_base_image(settings.base_image, log)
@@ -109,23 +173,33 @@ def main() -> int:
     # The combination is measured as users meet it: rstudio and code-server's compiled stage in the cache.
     for spec, layer in (("base", "base"), ("code-server", "code-server"), ("rstudio", "rstudio"),
                         ("rstudio+code-server", None)):
+        if "builds" not in sections:  # only the images the other sections need, from the cache
+            warm = build_spec(spec, settings, log)[-1]
+            results["builds"][warm.name] = {"size_mb": round(warm.size_bytes / 1e6), "warm_seconds": round(warm.seconds, 1)}
+            continue
         cold = build_spec(spec, replace(settings, no_cache_layers=frozenset([layer] if layer else [])), log)[-1]
         warm = build_spec(spec, settings, log)[-1]
         results["builds"][cold.name] = {"size_mb": round(cold.size_bytes / 1e6),
                                         "cold_seconds": round(cold.seconds, 1), "warm_seconds": round(warm.seconds, 1)}
 
     tags = {name: settings.naming.tags(name)[0] for name in results["builds"]}
+    if "sizes" in sections or "builds" in sections:
+        results["largest_folders"] = {name: largest_folders(tag) for name, tag in tags.items()}
+    if "proxy" in sections:
+        results["proxy"] = proxy_figures(tags["code-server"])
     for image, path in (("base", "/lab"), ("code-server", "/vscode/"), ("rstudio", "/shiny/")):
+        if "starts" not in sections:
+            break
         times = [first_200(tags[image], path) for _ in range(STARTS)]
         results["starts"][f"{image} {path}"] = {"median_seconds": round(statistics.median(times), 2),
                                                  "runs": [round(t, 2) for t in times]}
 
-    results["usable"] = {f"{image} {what}": round(time_to_usable(tags[image], what), 1)
-                         for image, what in (("base", "lab"), ("code-server", "lab"), ("code-server", "vscode"),
-                                             ("rstudio", "shiny"))}
+    if "usable" in sections:
+        results["usable"] = {f"{image} {what}": round(time_to_usable(tags[image], what), 1)
+                             for image, what in (("base", "lab"), ("code-server", "lab"), ("code-server", "vscode"),
+                                                 ("rstudio", "shiny"))}
 
-    results["migration"] = {}
-    for layout in (CODERCOM, LINUXSERVER):
+    for layout in (CODERCOM, LINUXSERVER) if "migration" in sections else ():
         legacy = build_legacy_image(f"labstack-bench/legacy-{layout['name']}:bench", base_ref, tags["code-server"],
                                     settings, target=layout["name"])
         with LegacyContainer(legacy, new_layout(layout)) as container:
@@ -158,6 +232,14 @@ def render(r: dict) -> str:
         lines.append(f"| {what} | {s['median_seconds']} | {', '.join(map(str, s['runs']))} |")
     lines += ["", "| start to usable in a browser (chromium) | seconds |", "|---|---|"]
     lines += [f"| {what} | {seconds} |" for what, seconds in r.get("usable", {}).items()]
+    for image, folders in r.get("largest_folders", {}).items():
+        lines += ["", f"| {image}: largest folders | MB |", "|---|---|"]
+        lines += [f"| {folder} | {mb} |" for folder, mb in folders]
+    if r.get("proxy"):
+        lines += ["", "| proxied through /proxy/<port>/ (code-server image) | direct (MB/s) | proxied (MB/s) | "
+                  "proxied ÷ direct | Jupyter's peak memory growth (MB) |", "|---|---|---|---|---|"]
+        lines += [f"| {what} | {p['direct_mb_s']} | {p['proxied_mb_s']} | {p['ratio']} | {p['memory_growth_mb']} |"
+                  for what, p in r["proxy"].items()]
     lines += ["", "| migration (cold) | time (s) | copied from mounts (MB) | adds to the commit (MB) |",
               "|---|---|---|---|"]
     for layout, m in r["migration"].items():

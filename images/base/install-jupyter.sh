@@ -15,6 +15,9 @@ python3 -m venv --system-site-packages "$venv"
     "jupyterhub==${JUPYTERHUB_VERSION}" \
     "$@"
 "$venv/bin/jupyter" lab clean
+# The hub's own web page components (bootstrap, jquery, fontawesome: ~58 MB) come with the jupyterhub
+# package; a single-user server never serves them (its pages are JupyterLab's and its own templates).
+rm -rf "$venv/share/jupyterhub/static/components"
 # labstack's changes to jupyter-server-proxy (labstack_proxy.py) are copied to this folder by a later,
 # cheaper layer of the Dockerfile; the Jupyter environment finds them there.
 mkdir -p /usr/local/lib/labstack/python

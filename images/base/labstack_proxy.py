@@ -4,6 +4,20 @@ Written against the versions in SUPPORTED and the internals listed in REQUIRED. 
 calls check_upstream(), which stops with one line if the installed jupyter-server-proxy is another
 version or lacks what this module relies on, so an upgrade can never silently undo a change.
 
+- Proxied responses stream (install(), from /etc/jupyter/jupyter_server_config.py). Upstream streams
+  only when the request says `Accept: text/event-stream` and buffers every other response whole, in
+  memory, up to Tornado's 100 MB limit (then 599). Here every response of a route without a
+  rewrite_response is passed on as it arrives, with flow control (the next chunk is read once the
+  last one is written to the browser), so memory stays flat and size is unlimited. A route with a
+  rewrite_response must see the whole body, so it keeps upstream's buffering: no labstack image has
+  one; a config that adds one gets upstream's behaviour for that route only.
+- Crashed apps come back (install()). Upstream starts an app on its first request and never again: a
+  killed code-server leaves /vscode/ answering 500 until Jupyter restarts (upstream's `FIXME: Handle
+  graceful exits` in ensure_process; jupyter-server-proxy#475). Here, before proxying, an app that
+  has exited or no longer accepts connections is logged with its exit code, stopped, and started
+  again with the same readiness wait as its first start. A restart loop is bounded: an app that had
+  to be restarted RESTART_LIMIT times within RESTART_WINDOW seconds answers 503 until the window
+  passes (its output, above in the Jupyter log, says why).
 - Standalone apps authenticate websockets (`python3 -m labstack_proxy ARGS`, in place of
   `jupyter-standaloneproxy ARGS`). Upstream's standalone handler replaces ProxyHandler.prepare, which
   authenticates every request, with a no-op, and authenticates only plain HTTP (in proxy()): a
@@ -12,14 +26,28 @@ version or lacks what this module relies on, so an upgrade can never silently un
 """
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
+import time
 
 SUPPORTED = ("4.6.0",)
-# module -> the names in it this module uses or replaces
-REQUIRED = {
-    "jupyter_server_proxy.standalone.app": ("StandaloneProxyServer", "make_standalone_proxy"),
-    "jupyter_server_proxy.standalone.proxy": ("make_standalone_proxy",),
-}
+# (module, attribute) this module uses or replaces: jupyter-server-proxy's and, under it, simpervisor's
+REQUIRED = [
+    ("jupyter_server_proxy.handlers", "UnixResolver"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler._proxy_buffered"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler._build_proxy_request"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler._rewrite_location_header"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler._record_activity"),
+    ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.ensure_process"),
+    ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.unix_socket"),
+    ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.port"),
+    ("jupyter_server_proxy.standalone.app", "StandaloneProxyServer"),
+    ("jupyter_server_proxy.standalone.app", "make_standalone_proxy"),
+    ("simpervisor.process", "SupervisedProcess.kill"),
+    ("simpervisor.process", "Process.pid"),
+    ("simpervisor.process", "Process.wait"),
+]
 
 
 class UpstreamChanged(SystemExit):
@@ -36,13 +64,199 @@ def check_upstream() -> None:
     if version not in SUPPORTED:
         raise UpstreamChanged(f"labstack_proxy: written for jupyter-server-proxy {' or '.join(SUPPORTED)}, "
                               f"found {version}: check images/base/labstack_proxy.py against it and add it to SUPPORTED")
-    for module_name, names in REQUIRED.items():
-        module = importlib.import_module(module_name)
-        missing = [name for name in names if not hasattr(module, name)]
-        if missing:
-            raise UpstreamChanged(f"labstack_proxy: jupyter-server-proxy {version} has no {module_name}."
-                                  f"{missing[0]}: its internals changed; check images/base/labstack_proxy.py")
+    for module_name, attribute in REQUIRED:
+        found = importlib.import_module(module_name)
+        for name in attribute.split("."):
+            found = getattr(found, name, None)
+        if found is None:
+            raise UpstreamChanged(f"labstack_proxy: jupyter-server-proxy {version} has no {module_name}.{attribute}: "
+                                  "its internals changed; check images/base/labstack_proxy.py")
 
+
+# ---- streaming responses
+
+UNLIMITED = 1 << 62  # the client's max_body_size: no limit on what streams through
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-authorization", "proxy-authenticate"}
+STREAM_TIMEOUT = 7200.0  # seconds for a whole response, as upstream allows its event streams
+
+
+def response_headers(handler, status_line: str, lines: list[str], host, port, proxied_path):
+    """Status and headers of the app's response, as upstream's buffered path would pass them on:
+    hop-by-hop headers dropped, every Set-Cookie kept, a redirect's Location given the proxy prefix."""
+    from tornado import httputil
+
+    start = httputil.parse_response_start_line(status_line)
+    headers = httputil.HTTPHeaders()
+    for line in lines:
+        headers.parse_line(line)
+    passed = []
+    for name, value in headers.get_all():
+        if name.lower() in HOP_BY_HOP:
+            continue
+        if name.lower() == "location" and not handler.absolute_url and start.code in (301, 302, 303, 307, 308):
+            value = handler._rewrite_location_header(value, host, port, proxied_path)
+        passed.append((name, value))
+    return start.code, start.reason, passed
+
+
+async def proxy_streaming(self, host, port, proxied_path, body, client):
+    """ProxyHandler._proxy_buffered's replacement: stream, unless the route rewrites responses."""
+    if self.rewrite_response:
+        return await UPSTREAM["_proxy_buffered"](self, host, port, proxied_path, body, client)
+    from tornado import httpclient, httputil, iostream, web
+    from tornado.simple_httpclient import SimpleAsyncHTTPClient
+
+    from jupyter_server_proxy.handlers import UnixResolver
+
+    client.close()  # upstream's client has Tornado's 100 MB body limit; ours has none
+    options = {"resolver": UnixResolver(self.unix_socket)} if self.unix_socket is not None else {}
+    client = SimpleAsyncHTTPClient(force_instance=True, max_body_size=UNLIMITED, **options)
+    state = {"status": None, "lines": [], "sent": False}
+
+    def header_callback(line: str) -> None:
+        if line.startswith("HTTP/"):  # a new start line (after a 100 Continue, say): forget the last
+            state["status"], state["lines"] = line.strip(), []
+        elif line.strip():
+            state["lines"].append(line)
+        elif state["status"] and not state["status"].split()[1].startswith("1"):
+            code, reason, headers = response_headers(self, state["status"], state["lines"], host, port, proxied_path)
+            self.set_status(code, reason)
+            self._headers = httputil.HTTPHeaders()  # none of Tornado's defaults: the app's own
+            for name, value in headers:
+                self.add_header(name, value)
+            state["sent"] = True
+
+    def streaming_callback(chunk: bytes):
+        self.write(chunk)
+        return self.flush()  # read on once the browser has taken this chunk: memory stays flat
+
+    request = self._build_proxy_request(host, port, proxied_path, body, header_callback=header_callback,
+                                        streaming_callback=streaming_callback)
+    request.request_timeout = STREAM_TIMEOUT
+    self._record_activity()
+    try:
+        response = await client.fetch(request, raise_error=False)
+    except iostream.StreamClosedError:
+        return  # the browser went away: the app's connection is closed with this request
+    except httpclient.HTTPClientError as error:  # a timeout (599), raised whatever raise_error says
+        if state["sent"]:
+            self.request.connection.stream.close()  # mid-response: no truncated body taken for whole
+            return
+        raise web.HTTPError(error.code, str(error))
+    finally:
+        self._record_activity()
+        client.close()
+    if response.error and not isinstance(response.error, httpclient.HTTPClientError):
+        if isinstance(response.error, iostream.StreamClosedError) and self.request.connection.stream.closed():
+            return  # the browser went away mid-download
+        if not state["sent"]:
+            raise web.HTTPError(599 if getattr(response.error, "code", 0) == 599 else 500, str(response.error))
+        # The app died mid-response: the browser must not take the truncated body for the whole.
+        self.log.warning("labstack_proxy: %s ended mid-response: %s", request.url, response.error)
+        self.request.connection.stream.close()
+        return
+    if not state["sent"]:  # an answer without a body callback (no headers seen): as upstream would
+        self.set_status(response.code, response.reason)
+
+
+# ---- crashed apps come back
+
+RESTART_LIMIT = 3
+RESTART_WINDOW = 60.0  # seconds
+
+
+async def accepts_connections(handler) -> bool:
+    """Whether the app takes a connection now (cheap: no request is made)."""
+    try:
+        if handler.unix_socket is not None:
+            _, writer = await asyncio.wait_for(asyncio.open_unix_connection(handler.unix_socket), 5)
+        else:
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", handler.port), 5)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def ensure_process_restarting(self):
+    """SuperviseAndProxyHandler.ensure_process's replacement: an app that has exited, or stopped taking
+    connections, is stopped and started again through upstream's start (bounded)."""
+    from tornado import web
+
+    def keeps_crashing():
+        return web.HTTPError(503, f"{self.name} keeps crashing: restarted {RESTART_LIMIT} times in "
+                                  f"{RESTART_WINDOW:.0f} s; its output is in the Jupyter log")
+
+    if time.monotonic() - self.state.get("labstack_gave_up", -RESTART_WINDOW) < RESTART_WINDOW:
+        raise keeps_crashing()  # not started again until the window has passed: no spinning
+    process = self.state.get("proc")
+    if process is not None and not isinstance(process, str) and not await healthy(self, process):
+        async with self.state["proc_lock"]:
+            # re-checked under the lock: a concurrent request may have restarted it already
+            if self.state.get("proc") is process and not await healthy(self, process):
+                restarts = [t for t in self.state.get("labstack_restarts", []) if time.monotonic() - t < RESTART_WINDOW]
+                crashing = len(restarts) >= RESTART_LIMIT
+                self.log.error("labstack_proxy: %s %s; %s", self.name, self.state.get("labstack_exit", "stopped taking connections"),
+                               "it keeps crashing: not starting it again for now" if crashing else "starting it again")
+                # simpervisor restarts a process that exits non-zero at once, without waiting for it to be
+                # ready (and again and again if it dies at once): that one is stopped too
+                await stop(self, process)
+                if crashing:
+                    self.state["labstack_gave_up"] = time.monotonic()
+                    raise keeps_crashing()
+                self.state["labstack_restarts"] = restarts + [time.monotonic()]
+    await UPSTREAM["ensure_process"](self)
+    process = self.state.get("proc")
+    if process is not None and not isinstance(process, str) and self.state.get("labstack_pid") != process.proc.pid:
+        self.state["labstack_pid"] = process.proc.pid  # started and ready: the process to watch
+        self.state.pop("labstack_exit", None)
+        asyncio.ensure_future(log_exit(self, process.proc))
+
+
+async def stop(handler, process) -> None:
+    """Stop the app for good (simpervisor does not restart what it was told to kill) and forget it."""
+    handler.state["labstack_pid"] = None  # stopped on purpose: not an exit to report
+    try:
+        await process.kill()
+    except Exception:  # already reaped or killed: nothing left to stop
+        pass
+    if handler.unix_socket and os.path.exists(handler.unix_socket):
+        os.unlink(handler.unix_socket)  # a killed app leaves its socket behind
+    del handler.state["proc"]
+
+
+async def log_exit(handler, child) -> None:
+    """Log the app's exit code the moment it exits (not at the next request)."""
+    code = await child.wait()
+    if handler.state.get("labstack_pid") == child.pid:
+        handler.state["labstack_exit"] = f"exited with code {code}"
+        handler.log.error("labstack_proxy: %s exited with code %s", handler.name, code)
+
+
+async def healthy(handler, process) -> bool:
+    """Running, still the process that was started and found ready, and taking connections."""
+    return (process.running and process.proc.pid == handler.state.get("labstack_pid")
+            and await accepts_connections(handler))
+
+
+UPSTREAM: dict = {}
+
+
+def install() -> None:
+    """Streaming responses and restarting apps for every jupyter-server-proxy route of this server."""
+    check_upstream()
+    from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
+
+    if UPSTREAM:
+        return
+    UPSTREAM["_proxy_buffered"] = ProxyHandler._proxy_buffered
+    UPSTREAM["ensure_process"] = SuperviseAndProxyHandler.ensure_process
+    ProxyHandler._proxy_buffered = proxy_streaming
+    SuperviseAndProxyHandler.ensure_process = ensure_process_restarting
+
+
+# ---- the standalone proxy
 
 def is_websocket_upgrade(request) -> bool:
     return request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from jupyter_container import JupyterContainer
+from jupyter_container import JupyterContainer, poll_until
 
 # Run inside the image: the server names jupyter-server-proxy should list, read from the image's own
 # config (our drop-ins) and the installed packages' entry points, independently of the running server.
@@ -200,3 +200,26 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def kill_app(jupyter: JupyterContainer, pattern: str) -> None:
+    """SIGKILL every process whose command line matches `pattern` (a pkill -f regex), as the OOM
+    killer or a crash would. Write the pattern so it does not match itself ("[c]ode" for "code")."""
+    killed = jupyter.exec(["sh", "-c", f"pkill -KILL -e -f '{pattern}' || true"], user="root")
+    assert "killed" in killed, f"no process matched {pattern}"
+
+
+def recovery_seconds(jupyter: JupyterContainer, route: str, marker: str, pattern: str, timeout: float = 30) -> float:
+    """Kill the app behind `route`, then request it until it answers 200 with `marker` again; bounded."""
+    import time
+
+    kill_app(jupyter, pattern)
+    started = time.monotonic()
+
+    def back():
+        response = jupyter.get(route, timeout=timeout, allow_redirects=True)
+        return response.status_code == 200 and marker in response.text
+
+    poll_until(back, timeout, 0.5, lambda: f"{route} did not come back within {timeout}s of the kill:\n"
+               + jupyter.tracked.container.logs().decode(errors="replace")[-2000:])
+    return time.monotonic() - started

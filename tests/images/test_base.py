@@ -1,5 +1,8 @@
 """Smoke tests of the base image: Jupyter, its auth, and jupyter-server-proxy, on a real container."""
+import os
+
 import pytest
+import requests
 from packaging.version import Version
 
 from labstack.containers import TrackedContainer
@@ -188,3 +191,86 @@ def test_answers_the_image_pre_puller(image, spec):
         container = tracked.run_detached()
         assert container.wait(timeout=60)["StatusCode"] == 0
         assert tracked.logs().strip() == "Pulling complete"
+
+
+# ---- proxied HTTP streams (labstack_proxy): any size, flat memory, upstream's behaviour kept
+
+# CI runs a reduced size; `make bench` the full one (tests/bench.py).
+DOWNLOAD_MB = int(os.environ.get("LABSTACK_PROXY_TEST_MB", "300"))
+
+
+@pytest.fixture(scope="module")
+def proxy_app(jupyter):
+    """tests/images/proxy_app.py running in the container on a loopback port, as the user."""
+    import io
+    import tarfile
+    from pathlib import Path
+
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        tar.add(Path(__file__).with_name("proxy_app.py"), arcname="proxy_app.py")
+    jupyter.tracked.container.put_archive("/tmp", archive.getvalue())
+    port = free_loopback_port()
+    jupyter.tracked.container.exec_run(["python3", "/tmp/proxy_app.py", str(port)], user="1000", detach=True)
+    poll_until(lambda: jupyter.get(f"/proxy/{port}/status/200").status_code == 200, 30, 0.5,
+               lambda: "the proxy test app did not start")
+    return port
+
+
+def jupyter_memory(jupyter) -> dict:
+    pid = jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab|jupyterhub-singleuser"]).split()[0]
+    status = jupyter.exec(["cat", f"/proc/{pid}/status"])
+    kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
+    return {"pid": pid, "rss_mb": kb["VmRSS"] / 1024, "peak_mb": kb["VmHWM"] / 1024}
+
+
+@pytest.mark.parametrize("route", ["/proxy/{port}", "/proxy/absolute/{port}"])
+def test_a_large_download_streams_with_flat_memory(jupyter, proxy_app, route):
+    """Upstream buffers a response whole (599 past 100 MB); streamed, Jupyter's memory stays flat."""
+    size = DOWNLOAD_MB << 20
+    before = jupyter_memory(jupyter)
+    jupyter.exec(["sh", "-c", f"echo 5 > /proc/{before['pid']}/clear_refs"], user="root")  # reset the peak
+    received = 0
+    with jupyter.get(f"{route.format(port=proxy_app)}/bytes/{size}", stream=True, timeout=600) as response:
+        assert response.status_code == 200, response.text[:300]
+        assert int(response.headers["Content-Length"]) == size
+        for chunk in response.iter_content(1 << 20):
+            received += len(chunk)
+    assert received == size
+    growth = jupyter_memory(jupyter)["peak_mb"] - before["rss_mb"]
+    print(f"\nlabstack: {DOWNLOAD_MB} MB through {route}: Jupyter's peak memory grew {growth:.0f} MB")
+    assert growth < 64, f"Jupyter's memory grew {growth:.0f} MB for a {DOWNLOAD_MB} MB download"
+
+
+def test_proxied_responses_keep_status_headers_cookies_redirects_head_and_ranges(jupyter, proxy_app):
+    base = f"/proxy/{proxy_app}"
+    missing = jupyter.get(f"{base}/status/404")
+    assert (missing.status_code, missing.text) == (404, "status from the app")
+    assert jupyter.get(f"{base}/status/503").status_code == 503
+    cookies = jupyter.get(f"{base}/cookies")
+    assert cookies.headers["X-Labstack"] == "kept"
+    app_cookies = {c.name: c.value for c in cookies.cookies if not c.name.startswith("username-")}  # Jupyter's own
+    assert app_cookies == {"first": "1", "second": "2"}
+    redirect = jupyter.get(f"{base}/redirect", allow_redirects=False)
+    assert redirect.status_code == 302 and redirect.headers["Location"] == f"{base}/cookies"
+    head = requests.head(jupyter.url(f"{base}/bytes/5000"), timeout=30, headers={"Authorization": f"token {jupyter.token}"})
+    assert head.status_code == 200 and head.headers["Content-Length"] == "5000" and head.content == b""
+    ranged = jupyter.get(f"{base}/bytes/5000", headers={"Range": "bytes=10-19"})
+    assert ranged.status_code == 206 and ranged.headers["Content-Range"] == "bytes 10-19/5000"
+    assert ranged.content == bytes(10)
+
+
+def test_a_dropped_download_closes_the_apps_connection(jupyter, proxy_app):
+    """A browser that goes away mid-download: the app's request ends too, and nothing is left open."""
+    import socket
+
+    request = (f"GET /proxy/{proxy_app}/bytes/{4 << 30} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Authorization: token {jupyter.token}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", jupyter.port), timeout=30) as sock:
+        sock.sendall(request)
+        received = 0
+        while received < 8 << 20:  # 8 MB of 4 GB, then gone
+            received += len(sock.recv(1 << 20))
+    poll_until(lambda: jupyter.get(f"/proxy/{proxy_app}/connections").text == "0", 30, 0.5,
+               lambda: "the app is still sending the dropped download")
+    assert jupyter.get("/api").status_code == 200

@@ -100,10 +100,21 @@ def test_final_image_has_no_compilers_or_headers(jupyter):
             owner = jupyter.exec(["dpkg", "-S", jupyter.exec(["readlink", "-f", found]).strip()], check=False)
             assert program == "npm" and owner.startswith("npm:"), f"{found}: {owner}"
     jupyter.exec(["test", "!", "-e", "/opt/node/include"])
-    # Every native module finds its runtime libraries, except the Microsoft sign-in extension's desktop
-    # broker (msal-node-runtime), which needs GTK/WebKit and is never loaded by VS Code in a browser.
-    unresolved = jupyter.exec(["sh", "-c", UNRESOLVED_MODULES]).split()
-    assert [m for m in unresolved if not m.endswith("/msal-node-runtime.node")] == []
+    # Every native module finds its runtime libraries (the desktop sign-in broker, which needs GTK,
+    # is pruned with the rest of what a browser never loads: images/code-server/prune-code-server.sh).
+    assert jupyter.exec(["sh", "-c", UNRESOLVED_MODULES]).split() == []
+
+
+def test_what_a_hub_never_loads_is_pruned_and_search_and_git_still_work(jupyter, workbench):
+    vscode = "/opt/code-server/lib/node_modules/code-server/lib/vscode"
+    for gone in ("node_modules/@github/copilot-sdk", "node_modules/@microsoft/mxc-sdk", "extensions/copilot"):
+        jupyter.exec(["test", "!", "-e", f"{vscode}/{gone}"])
+    assert jupyter.exec(["sh", "-c", "find /opt/code-server -name '*.map' | head -n 3"]).strip() == ""
+    # VS Code's search runs its own ripgrep, kept for this machine only
+    jupyter.exec(["sh", "-c", "echo labstack-search-probe > ~/search-probe.txt"])
+    found = jupyter.exec(["sh", "-c", f"{vscode}/node_modules/@vscode/ripgrep-universal/bin/*/rg -l labstack-search-probe ~"])
+    assert found.strip().endswith("search-probe.txt"), found
+    assert jupyter.exec(["git", "--version"]).startswith("git version")
 
 
 def test_empty_home_volume_still_loads_workbench_and_extension(code_server_image):
@@ -213,3 +224,34 @@ def test_the_launcher_card_opens_a_working_workbench(browser, jupyter, workbench
     tab.keyboard.press("F1")  # and it answers: the command palette opens
     tab.wait_for_selector(".quick-input-widget", state="visible", timeout=30_000)
     page_visit.page.context.close()
+
+
+# ---- a crashed VS Code comes back (labstack_proxy)
+
+CODE_SERVER_PROCESS = "[o]ut/node/entry"  # code-server (entry.js) and its server child (entry), not pkill itself
+
+
+def test_vscode_comes_back_after_a_crash(jupyter, workbench, spec):
+    from probes import recovery_seconds
+
+    seconds = recovery_seconds(jupyter, "/vscode/", WORKBENCH_MARKER, CODE_SERVER_PROCESS)
+    print(f"\nlabstack: {spec}: VS Code back {seconds:.1f} s after SIGKILL")
+    logs = jupyter.tracked.container.logs().decode(errors="replace")
+    assert "labstack_proxy: vscode exited with code -9; starting it again" in logs \
+        or "labstack_proxy: vscode stopped taking connections; starting it again" in logs, logs[-2000:]
+
+
+def test_an_app_that_keeps_crashing_answers_503_and_does_not_spin(code_server_image):
+    from probes import kill_app
+
+    with JupyterContainer(code_server_image) as jupyter:
+        jupyter.wait_for("/vscode/", timeout=120)
+        for _ in range(3):  # three crashes within the minute: each restarted
+            kill_app(jupyter, CODE_SERVER_PROCESS)
+            assert jupyter.wait_for("/vscode/", timeout=60).status_code == 200
+        kill_app(jupyter, CODE_SERVER_PROCESS)
+        response = jupyter.get("/vscode/")
+        assert response.status_code == 503 and "keeps crashing" in response.text, (response.status_code, response.text[:300])
+        # and it is not restarted behind the user's back: no code-server runs until the minute is over
+        assert jupyter.exec(["sh", "-c", f"pgrep -f '{CODE_SERVER_PROCESS}' || true"]).strip() == ""
+        assert jupyter.get("/api").status_code == 200  # Jupyter itself is fine

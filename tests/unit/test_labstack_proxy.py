@@ -31,7 +31,7 @@ def test_another_version_stops_with_one_line(monkeypatch):
 def test_a_missing_internal_stops_with_one_line(monkeypatch):
     from jupyter_server_proxy.standalone import app
 
-    monkeypatch.delattr(app, "make_standalone_proxy")
+    monkeypatch.delattr(app, "make_standalone_proxy")  # an internal this module replaces
     with pytest.raises(SystemExit) as stopped:
         labstack_proxy.check_upstream()
     assert "\n" not in str(stopped.value) and "make_standalone_proxy" in str(stopped.value)
@@ -72,3 +72,31 @@ def test_no_authentication_is_refused():
                             env={"PATH": "/usr/bin:/bin", "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:1/"})
     assert result.returncode != 0
     assert "labstack_proxy: refusing --no-authentication" in result.stderr, result.stderr[-2000:]
+
+
+def test_response_headers_pass_as_upstream_would():
+    handler = SimpleNamespace(absolute_url=False,
+                              _rewrite_location_header=lambda value, host, port, path: f"/proxy/{port}{value}")
+    lines = ["Set-Cookie: a=1\r\n", "Set-Cookie: b=2\r\n", "Connection: keep-alive\r\n", "Transfer-Encoding: chunked\r\n",
+             "Location: /next\r\n", "Content-Length: 0\r\n", "X-App: kept\r\n"]
+    code, reason, headers = labstack_proxy.response_headers(handler, "HTTP/1.1 302 Found", lines, "localhost", 8000, "/old")
+    assert (code, reason) == (302, "Found")
+    assert headers == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Location", "/proxy/8000/next"),
+                       ("Content-Length", "0"), ("X-App", "kept")]
+    _, _, kept = labstack_proxy.response_headers(handler, "HTTP/1.1 200 OK", ["Location: /next\r\n"], "localhost", 8000, "/")
+    assert kept == [("Location", "/next")]  # only a redirect's Location gets the prefix
+
+
+def test_install_replaces_only_what_it_says_and_only_once():
+    from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
+
+    original = (ProxyHandler._proxy_buffered, SuperviseAndProxyHandler.ensure_process)
+    try:
+        labstack_proxy.install()
+        labstack_proxy.install()
+        assert ProxyHandler._proxy_buffered is labstack_proxy.proxy_streaming
+        assert SuperviseAndProxyHandler.ensure_process is labstack_proxy.ensure_process_restarting
+        assert labstack_proxy.UPSTREAM == {"_proxy_buffered": original[0], "ensure_process": original[1]}
+    finally:
+        ProxyHandler._proxy_buffered, SuperviseAndProxyHandler.ensure_process = original
+        labstack_proxy.UPSTREAM.clear()
