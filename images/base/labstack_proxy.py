@@ -111,7 +111,6 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
 
     client.close()  # upstream's client has Tornado's 100 MB body limit; ours has none
     options = {"resolver": UnixResolver(self.unix_socket)} if self.unix_socket is not None else {}
-    client = SimpleAsyncHTTPClient(force_instance=True, max_body_size=UNLIMITED, **options)
     state = {"status": None, "lines": [], "sent": False}
 
     def header_callback(line: str) -> None:
@@ -135,18 +134,30 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
                                         streaming_callback=streaming_callback)
     request.request_timeout = STREAM_TIMEOUT
     self._record_activity()
-    try:
-        response = await client.fetch(request, raise_error=False)
-    except iostream.StreamClosedError:
-        return  # the browser went away: the app's connection is closed with this request
-    except httpclient.HTTPClientError as error:  # a timeout (599), raised whatever raise_error says
-        if state["sent"]:
-            self.request.connection.stream.close()  # mid-response: no truncated body taken for whole
-            return
-        raise web.HTTPError(error.code, str(error))
-    finally:
-        self._record_activity()
-        client.close()
+    # A request that meets an app dying at that moment (its socket still open, its process gone) is
+    # sent once more after the app is checked again (and restarted): only GET and HEAD, only before
+    # any of the answer went out.
+    retry = self.request.method in ("GET", "HEAD") and hasattr(self, "ensure_process")
+    for attempt in (1, 2):
+        client = SimpleAsyncHTTPClient(force_instance=True, max_body_size=UNLIMITED, **options)
+        try:
+            response = await client.fetch(request, raise_error=False)
+            break
+        except iostream.StreamClosedError:
+            return  # the browser went away: the app's connection is closed with this request
+        except (ConnectionError, FileNotFoundError):
+            if not (retry and attempt == 1 and not state["sent"]):
+                raise
+        except httpclient.HTTPClientError as error:  # a timeout (599), raised whatever raise_error says
+            if state["sent"]:
+                self.request.connection.stream.close()  # mid-response: no truncated body taken for whole
+                return
+            raise web.HTTPError(error.code, str(error))
+        finally:
+            self._record_activity()
+            client.close()
+        await asyncio.sleep(0.5)
+        await self.ensure_process()
     if response.error and not isinstance(response.error, httpclient.HTTPClientError):
         if isinstance(response.error, iostream.StreamClosedError) and self.request.connection.stream.closed():
             return  # the browser went away mid-download
@@ -206,9 +217,12 @@ async def ensure_process_restarting(self):
                     self.state["labstack_gave_up"] = time.monotonic()
                     raise keeps_crashing()
                 self.state["labstack_restarts"] = restarts + [time.monotonic()]
+    before = self.state.get("proc")
     await UPSTREAM["ensure_process"](self)
     process = self.state.get("proc")
-    if process is not None and not isinstance(process, str) and self.state.get("labstack_pid") != process.proc.pid:
+    # Only a process upstream started (and found ready) in this call is the one to watch: not one
+    # simpervisor swapped in behind it, which is caught as unhealthy by the next request.
+    if process is not before and process is not None and not isinstance(process, str):
         self.state["labstack_pid"] = process.proc.pid  # started and ready: the process to watch
         self.state.pop("labstack_exit", None)
         asyncio.ensure_future(log_exit(self, process.proc))

@@ -9,13 +9,14 @@ route with every credential and method and counts what got through that should n
 
 The hub itself is tests/images/realhub.py.
 """
+import secrets
 import uuid
 
 import pytest
 import requests
 
 from labstack.containers import remove_stray_containers
-from jupyter_container import answers, free_loopback_port, poll_until
+from jupyter_container import answers, poll_until
 from realhub import api, login, running_hub, spawn, user_token, websocket_status
 from services import require
 

@@ -18,7 +18,6 @@ from labstack.containers import remove_stray_containers
 from labstack.hub import profile_list
 from jupyter_container import poll_until
 from realhub import api, login, running_hub, wait_until_ready, websocket_status
-from services import require
 
 SPECS = ["code-server", "rstudio+code-server", "rstudio"]
 WORKBENCH_MARKER = "vscode-workbench-web-configuration"
