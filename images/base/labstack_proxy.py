@@ -229,15 +229,45 @@ async def ensure_process_restarting(self):
 
 
 async def stop(handler, process) -> None:
-    """Stop the app for good (simpervisor does not restart what it was told to kill) and forget it."""
+    """Stop the app for good (simpervisor does not restart what it was told to kill), with every process
+    it started (simpervisor signals only its own child: code-server's server process would live on as an
+    orphan), and forget it."""
+    import signal
+
     handler.state["labstack_pid"] = None  # stopped on purpose: not an exit to report
+    children = descendants(process.proc.pid) if process.proc is not None else []
     try:
         await process.kill()
     except Exception:  # already reaped or killed: nothing left to stop
         pass
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if handler.unix_socket and os.path.exists(handler.unix_socket):
         os.unlink(handler.unix_socket)  # a killed app leaves its socket behind
     del handler.state["proc"]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid, read from /proc (children first found, then theirs)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])  # the field after the state
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
 
 
 async def log_exit(handler, child) -> None:

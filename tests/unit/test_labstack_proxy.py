@@ -1,5 +1,6 @@
 """labstack_proxy (images/base/labstack_proxy.py), against the jupyter-server-proxy it was written for
 (installed on the host from requirements-dev.txt at the image's pin)."""
+import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -100,3 +101,21 @@ def test_install_replaces_only_what_it_says_and_only_once():
     finally:
         ProxyHandler._proxy_buffered, SuperviseAndProxyHandler.ensure_process = original
         labstack_proxy.UPSTREAM.clear()
+
+
+def test_descendants_finds_the_whole_tree():
+    parent = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
+    try:
+        import time
+
+        for _ in range(50):  # the shell starts its two children
+            found = labstack_proxy.descendants(parent.pid)
+            if len(found) == 2:
+                break
+            time.sleep(0.1)
+        assert len(found) == 2 and parent.pid not in found
+    finally:
+        for pid in labstack_proxy.descendants(parent.pid):
+            os.kill(pid, 9)
+        parent.kill()
+        parent.wait()
