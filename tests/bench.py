@@ -110,35 +110,21 @@ def download_seconds(url: str, headers: dict, size: int) -> float:
 def proxy_figures(image: str) -> dict:
     """Direct against proxied (/proxy/<port>/) downloads of the test app's bytes, in one container, and
     Jupyter's peak memory growth over the largest one (reset before it)."""
-    import io
-    import tarfile
-
-    from jupyter_container import free_loopback_port, poll_until
+    from probes import jupyter_memory, reset_peak_memory, start_proxy_app
 
     figures: dict = {}
     with JupyterContainer(image) as jupyter:
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w") as tar:
-            tar.add(Path(__file__).parent / "images" / "proxy_app.py", arcname="proxy_app.py")
-        jupyter.tracked.container.put_archive("/tmp", archive.getvalue())
-        port = free_loopback_port()
-        jupyter.tracked.container.exec_run(["python3", "/tmp/proxy_app.py", str(port)], user="1000", detach=True)
-        poll_until(lambda: jupyter.get(f"/proxy/{port}/status/200").status_code == 200, 30, 0.5, lambda: "no app")
-        pid = jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab"]).split()[0]
-
-        def memory_mb(field: str) -> float:
-            status = jupyter.exec(["cat", f"/proc/{pid}/status"])
-            return int(next(line for line in status.splitlines() if line.startswith(field)).split()[1]) / 1024
-
+        port = start_proxy_app(jupyter)
         auth = {"Authorization": f"token {jupyter.token}"}
         for label, size in (("10 MB", 10 << 20), ("1 GB", 1 << 30)):
             direct = min(download_seconds(f"http://127.0.0.1:{port}/bytes/{size}", {}, size) for _ in range(3))
-            rss = memory_mb("VmRSS")
-            jupyter.exec(["sh", "-c", f"echo 5 > /proc/{pid}/clear_refs"], user="root")
+            before = jupyter_memory(jupyter)
+            reset_peak_memory(jupyter, before["pid"])
             proxied = min(download_seconds(jupyter.url(f"/proxy/{port}/bytes/{size}"), auth, size) for _ in range(3))
             figures[f"download {label}"] = {
                 "direct_mb_s": round(size / direct / 1e6), "proxied_mb_s": round(size / proxied / 1e6),
-                "ratio": round(direct / proxied, 2), "memory_growth_mb": round(memory_mb("VmHWM") - rss)}
+                "ratio": round(direct / proxied, 2),
+                "memory_growth_mb": round(jupyter_memory(jupyter)["peak_mb"] - before["rss_mb"])}
             log(f"proxy: {label}: {figures[f'download {label}']}")
     return figures
 

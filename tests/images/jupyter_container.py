@@ -130,6 +130,17 @@ class JupyterContainer:
     def exec(self, cmd: list[str], **kwargs: Any) -> str:
         return self.tracked.exec(cmd, **kwargs)
 
+    def put_file(self, path, folder: str = "/tmp") -> str:
+        """Copy a host file into the container's folder; its path there."""
+        import io
+        import tarfile
+
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            tar.add(path, arcname=path.name)
+        self.tracked.container.put_archive(folder, archive.getvalue())
+        return f"{folder}/{path.name}"
+
     def stop(self) -> None:
         if self.tracked:
             self.tracked.remove()

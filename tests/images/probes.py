@@ -223,3 +223,29 @@ def recovery_seconds(jupyter: JupyterContainer, route: str, marker: str, pattern
     poll_until(back, timeout, 0.5, lambda: f"{route} did not come back within {timeout}s of the kill:\n"
                + jupyter.tracked.container.logs().decode(errors="replace")[-2000:])
     return time.monotonic() - started
+
+
+def start_proxy_app(jupyter: JupyterContainer) -> int:
+    """tests/images/proxy_app.py running in the container on a loopback port, as the user; its port."""
+    from pathlib import Path
+
+    from jupyter_container import free_loopback_port
+
+    app = jupyter.put_file(Path(__file__).with_name("proxy_app.py"))
+    port = free_loopback_port()
+    jupyter.tracked.container.exec_run(["python3", app, str(port)], user="1000", detach=True)
+    poll_until(lambda: jupyter.get(f"/proxy/{port}/status/200").status_code == 200, 30, 0.5,
+               lambda: "the proxy test app did not start")
+    return port
+
+
+def jupyter_memory(jupyter: JupyterContainer) -> dict:
+    """The Jupyter server's pid, resident memory and peak (MB); `reset_peak_memory` resets the peak."""
+    pid = jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab|jupyterhub-singleuser"]).split()[0]
+    status = jupyter.exec(["cat", f"/proc/{pid}/status"])
+    kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
+    return {"pid": pid, "rss_mb": kb["VmRSS"] / 1024, "peak_mb": kb["VmHWM"] / 1024}
+
+
+def reset_peak_memory(jupyter: JupyterContainer, pid: str) -> None:
+    jupyter.exec(["sh", "-c", f"echo 5 > /proc/{pid}/clear_refs"], user="root")

@@ -201,35 +201,19 @@ DOWNLOAD_MB = int(os.environ.get("LABSTACK_PROXY_TEST_MB", "300"))
 
 @pytest.fixture(scope="module")
 def proxy_app(jupyter):
-    """tests/images/proxy_app.py running in the container on a loopback port, as the user."""
-    import io
-    import tarfile
-    from pathlib import Path
+    from probes import start_proxy_app
 
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w") as tar:
-        tar.add(Path(__file__).with_name("proxy_app.py"), arcname="proxy_app.py")
-    jupyter.tracked.container.put_archive("/tmp", archive.getvalue())
-    port = free_loopback_port()
-    jupyter.tracked.container.exec_run(["python3", "/tmp/proxy_app.py", str(port)], user="1000", detach=True)
-    poll_until(lambda: jupyter.get(f"/proxy/{port}/status/200").status_code == 200, 30, 0.5,
-               lambda: "the proxy test app did not start")
-    return port
-
-
-def jupyter_memory(jupyter) -> dict:
-    pid = jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab|jupyterhub-singleuser"]).split()[0]
-    status = jupyter.exec(["cat", f"/proc/{pid}/status"])
-    kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
-    return {"pid": pid, "rss_mb": kb["VmRSS"] / 1024, "peak_mb": kb["VmHWM"] / 1024}
+    return start_proxy_app(jupyter)
 
 
 @pytest.mark.parametrize("route", ["/proxy/{port}", "/proxy/absolute/{port}"])
 def test_a_large_download_streams_with_flat_memory(jupyter, proxy_app, route):
     """Upstream buffers a response whole (599 past 100 MB); streamed, Jupyter's memory stays flat."""
+    from probes import jupyter_memory, reset_peak_memory
+
     size = DOWNLOAD_MB << 20
     before = jupyter_memory(jupyter)
-    jupyter.exec(["sh", "-c", f"echo 5 > /proc/{before['pid']}/clear_refs"], user="root")  # reset the peak
+    reset_peak_memory(jupyter, before["pid"])
     received = 0
     with jupyter.get(f"{route.format(port=proxy_app)}/bytes/{size}", stream=True, timeout=600) as response:
         assert response.status_code == 200, response.text[:300]

@@ -172,17 +172,11 @@ def probe_wheel(folder) -> "Path":
 
 
 def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workbench, spec, tmp_path):
-    import io
-    import tarfile
-
     from browser import assert_no_chat, login, open_vscode, type_in_vscode_terminal, visit
     from probes import execute_in_kernel
 
     wheel = probe_wheel(tmp_path)
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w") as tar:
-        tar.add(wheel, arcname=wheel.name)
-    jupyter.tracked.container.put_archive("/tmp", archive.getvalue())
+    jupyter.put_file(wheel)
 
     page_visit = visit(browser, jupyter.base_url)
     page = page_visit.page
