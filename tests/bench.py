@@ -107,25 +107,46 @@ def download_seconds(url: str, headers: dict, size: int) -> float:
     return time.monotonic() - started
 
 
-def proxy_figures(image: str) -> dict:
-    """Direct against proxied (/proxy/<port>/) downloads of the test app's bytes, in one container, and
-    Jupyter's peak memory growth over the largest one (reset before it)."""
-    from probes import jupyter_memory, reset_peak_memory, start_proxy_app
+def upload_seconds(url: str, headers: dict, size: int) -> float:
+    import requests
 
+    from probes import PatternBody
+
+    started = time.monotonic()
+    response = requests.post(url, data=PatternBody(size), headers=headers, timeout=1200)
+    response.raise_for_status()
+    assert response.text.split()[0] == str(size), (url, response.text[:200])
+    return time.monotonic() - started
+
+
+def proxy_figures(image: str) -> dict:
+    """Direct against proxied (/proxy/<port>/) transfers with the test app, in one container: downloads,
+    an upload and a websocket stream; and Jupyter's peak memory growth over each (reset before it)."""
+    from probes import jupyter_memory, reset_peak_memory, start_proxy_app, websocket_stream_seconds
+
+    def websocket_seconds(base: str, headers: dict, size: int) -> float:
+        return websocket_stream_seconds(f"ws{base[4:]}/ws/stream/{size}", [f"{k}: {v}" for k, v in headers.items()], size)
+
+    transfers = {  # label: (bytes, seconds(base url, headers, size))
+        "download 10 MB": (10 << 20, lambda base, headers, size: download_seconds(f"{base}/bytes/{size}", headers, size)),
+        "download 1 GB": (1 << 30, lambda base, headers, size: download_seconds(f"{base}/bytes/{size}", headers, size)),
+        "upload 1 GB": (1 << 30, lambda base, headers, size: upload_seconds(f"{base}/upload", headers, size)),
+        "websocket 100 MB": (100 << 20, websocket_seconds),
+    }
     figures: dict = {}
     with JupyterContainer(image) as jupyter:
         port = start_proxy_app(jupyter)
         auth = {"Authorization": f"token {jupyter.token}"}
-        for label, size in (("10 MB", 10 << 20), ("1 GB", 1 << 30)):
-            direct = min(download_seconds(f"http://127.0.0.1:{port}/bytes/{size}", {}, size) for _ in range(3))
+        for label, (size, seconds) in transfers.items():
+            direct = min(seconds(f"http://127.0.0.1:{port}", {}, size) for _ in range(3))
             before = jupyter_memory(jupyter)
             reset_peak_memory(jupyter, before["pid"])
-            proxied = min(download_seconds(jupyter.url(f"/proxy/{port}/bytes/{size}"), auth, size) for _ in range(3))
-            figures[f"download {label}"] = {
+            proxied = min(seconds(jupyter.url(f"/proxy/{port}"), auth, size) for _ in range(3))
+            figures[label] = {
                 "direct_mb_s": round(size / direct / 1e6), "proxied_mb_s": round(size / proxied / 1e6),
                 "ratio": round(direct / proxied, 2),
                 "memory_growth_mb": round(jupyter_memory(jupyter)["peak_mb"] - before["rss_mb"])}
-            log(f"proxy: {label}: {figures[f'download {label}']}")
+            log(f"proxy: {label}: {figures[label]}")
     return figures
 
 

@@ -11,6 +11,11 @@ version or lacks what this module relies on, so an upgrade can never silently un
   last one is written to the browser), so memory stays flat and size is unlimited. A route with a
   rewrite_response must see the whole body, so it keeps upstream's buffering: no labstack image has
   one; a config that adds one gets upstream's behaviour for that route only.
+- Uploads stream (install()). Upstream reads a request body whole into memory before proxying it (three
+  times its size at the peak, and nothing over Jupyter's 512 MB max_body_size). Here a POST, PUT or
+  PATCH body of known length to a route without a rewrite_response is passed on to the app as it
+  arrives, once the request is authenticated, with flow control both ways. Any other body (chunked,
+  another method, such a route) is read whole as before.
 - Crashed apps come back (install()). Upstream starts an app on its first request and never again: a
   killed code-server leaves /vscode/ answering 500 until Jupyter restarts (upstream's `FIXME: Handle
   graceful exits` in ensure_process; jupyter-server-proxy#475). Here, before proxying, an app that
@@ -36,6 +41,9 @@ SUPPORTED = ("4.6.0",)
 REQUIRED = [
     ("jupyter_server_proxy.handlers", "UnixResolver"),
     ("jupyter_server_proxy.handlers", "ProxyHandler._proxy_buffered"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler.prepare"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler.proxy"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler.on_connection_close"),
     ("jupyter_server_proxy.handlers", "ProxyHandler._build_proxy_request"),
     ("jupyter_server_proxy.handlers", "ProxyHandler._rewrite_location_header"),
     ("jupyter_server_proxy.handlers", "ProxyHandler._record_activity"),
@@ -44,6 +52,9 @@ REQUIRED = [
     ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.port"),
     ("jupyter_server_proxy.standalone.app", "StandaloneProxyServer"),
     ("jupyter_server_proxy.standalone.app", "make_standalone_proxy"),
+    ("tornado.simple_httpclient", "SimpleAsyncHTTPClient._connection_class"),
+    ("tornado.simple_httpclient", "_HTTPConnection._create_connection"),
+    ("tornado.http1connection", "HTTP1Connection.set_max_body_size"),
     ("simpervisor.process", "SupervisedProcess.kill"),
     ("simpervisor.process", "Process.pid"),
     ("simpervisor.process", "Process.wait"),
@@ -79,6 +90,36 @@ UNLIMITED = 1 << 62  # the client's max_body_size: no limit on what streams thro
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate"}
 STREAM_TIMEOUT = 7200.0  # seconds for a whole response, as upstream allows its event streams
+# Bytes read at a time from the app and from the browser. Tornado reads 64 KB, and each chunk costs a
+# round through the event loop: 1 MB chunks proxy at about twice the speed, and bound the memory an
+# upload or a download holds to a few MB.
+CHUNK_SIZE = 1 << 20
+
+
+def read_in_large_chunks(connection) -> None:
+    """Make a Tornado HTTP1Connection read CHUNK_SIZE at a time (its own parameters, not the server's)."""
+    import copy
+
+    connection.params = copy.copy(connection.params)
+    connection.params.chunk_size = CHUNK_SIZE
+    connection.stream.read_chunk_size = CHUNK_SIZE
+
+
+def streaming_client(**options):
+    """Tornado's simple HTTP client reading the app's responses in CHUNK_SIZE chunks, with no body limit."""
+    from tornado.simple_httpclient import SimpleAsyncHTTPClient, _HTTPConnection
+
+    class LargeChunkConnection(_HTTPConnection):
+        def _create_connection(self, stream):
+            connection = super()._create_connection(stream)
+            read_in_large_chunks(connection)
+            return connection
+
+    class StreamingClient(SimpleAsyncHTTPClient):
+        def _connection_class(self):
+            return LargeChunkConnection
+
+    return StreamingClient(force_instance=True, max_body_size=UNLIMITED, **options)
 
 
 def response_headers(handler, status_line: str, lines: list[str], host, port, proxied_path):
@@ -105,8 +146,6 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
     if self.rewrite_response:
         return await UPSTREAM["_proxy_buffered"](self, host, port, proxied_path, body, client)
     from tornado import httpclient, httputil, iostream, web
-    from tornado.simple_httpclient import SimpleAsyncHTTPClient
-
     from jupyter_server_proxy.handlers import UnixResolver
 
     client.close()  # upstream's client has Tornado's 100 MB body limit; ours has none
@@ -130,8 +169,10 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
         self.write(chunk)
         return self.flush()  # read on once the browser has taken this chunk: memory stays flat
 
-    request = self._build_proxy_request(host, port, proxied_path, body, header_callback=header_callback,
-                                        streaming_callback=streaming_callback)
+    upload = getattr(self, "labstack_upload", None)  # a request body being passed on as it arrives
+    extra = {"body_producer": upload.produce, "allow_nonstandard_methods": True} if upload else {}
+    request = self._build_proxy_request(host, port, proxied_path, None if upload else body,
+                                        header_callback=header_callback, streaming_callback=streaming_callback, **extra)
     request.request_timeout = STREAM_TIMEOUT
     self._record_activity()
     # A request that meets an app dying at that moment (its socket still open, its process gone) is
@@ -139,7 +180,7 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
     # any of the answer went out.
     retry = self.request.method in ("GET", "HEAD") and hasattr(self, "ensure_process")
     for attempt in (1, 2):
-        client = SimpleAsyncHTTPClient(force_instance=True, max_body_size=UNLIMITED, **options)
+        client = streaming_client(**options)
         try:
             response = await client.fetch(request, raise_error=False)
             break
@@ -169,6 +210,125 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
         return
     if not state["sent"]:  # an answer without a body callback (no headers seen): as upstream would
         self.set_status(response.code, response.reason)
+
+
+# ---- streaming request bodies (uploads)
+
+STREAMED_METHODS = ("POST", "PUT", "PATCH")  # the methods Tornado's client sends a body for
+UPLOAD_QUEUE = 8  # chunks of the browser's body held at most while the app takes them (8 MB)
+
+
+def has_length(headers) -> bool:
+    """A body of known length: it goes to the app with the same Content-Length. A chunked body is read whole
+    and sent with a length, as upstream does: many apps (Python's http.server among them) read only
+    Content-Length."""
+    try:
+        return int(headers.get("Content-Length", "0")) > 0 and "Transfer-Encoding" not in headers
+    except ValueError:
+        return False  # Tornado refuses such a request before any handler
+
+
+class RequestBody:
+    """A request body on its way from the browser to the app: data_received puts chunks in, the app's
+    request takes them out. The browser is read on only once the app took a chunk (UPLOAD_QUEUE)."""
+
+    END = None
+
+    def __init__(self):
+        self.chunks: asyncio.Queue = asyncio.Queue(maxsize=UPLOAD_QUEUE)
+        self.aborted = asyncio.get_running_loop().create_future()
+        self.request = None  # the task proxying it, set once started
+
+    async def received(self, chunk: bytes) -> None:
+        put = asyncio.ensure_future(self.chunks.put(chunk))
+        # the app's request may end before the body does (it answered, or failed): then the rest is dropped
+        await asyncio.wait([put, self.request], return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+
+    async def produce(self, write) -> None:
+        """Tornado's body_producer: write each chunk to the app as it arrives, until the end."""
+        from tornado import iostream
+
+        while True:
+            chunk = asyncio.ensure_future(self.chunks.get())
+            await asyncio.wait([chunk, self.aborted], return_when=asyncio.FIRST_COMPLETED)
+            if not chunk.done():
+                chunk.cancel()
+                raise iostream.StreamClosedError()  # the browser went away: the app's connection is closed
+            if chunk.result() is self.END:
+                return
+            await write(chunk.result())
+
+    async def end(self) -> None:
+        if not self.request.done():
+            await self.received(self.END)
+
+    def abort(self) -> None:
+        if not self.aborted.done():
+            self.aborted.set_result(None)
+
+
+async def prepare_streaming_upload(self, *args, **kwargs):
+    """ProxyHandler.prepare's replacement: once the request is authenticated (upstream's prepare), a body
+    that can stream starts its request to the app now, before the body is read; the method Tornado calls
+    when the body has been read then waits for that request to finish."""
+    import inspect
+
+    await UPSTREAM["prepare"](self, *args, **kwargs)
+    if (self._finished or self.rewrite_response or self.request.method not in STREAMED_METHODS
+            or not has_length(self.request.headers)):
+        return
+    self.request.connection.set_max_body_size(UNLIMITED)
+    read_in_large_chunks(self.request.connection)
+    self.labstack_upload = upload = RequestBody()
+    name = self.request.method.lower()
+    method = getattr(self, name)
+
+    async def proxy():
+        answer = method(*self.path_args, **self.path_kwargs)
+        if inspect.isawaitable(answer):
+            await answer
+
+    upload.request = asyncio.ensure_future(proxy())
+
+    async def after_body(*_args, **_kwargs):
+        await upload.end()
+        await upload.request
+
+    setattr(self, name, after_body)  # what Tornado calls once the whole body is in
+
+
+def data_received(self, chunk: bytes):
+    """Tornado's streamed body: to the app as it arrives, or kept as upstream would (a body that does not
+    stream: another method, a route with a rewrite_response, the standalone proxy)."""
+    upload = getattr(self, "labstack_upload", None)
+    if upload is not None:
+        return upload.received(chunk)
+    self.__dict__.setdefault("labstack_body", []).append(chunk)
+    return None
+
+
+def proxy_with_body(self, host, port, proxied_path):
+    """ProxyHandler.proxy's replacement: a body read whole (not streamed) is handed to upstream's proxy."""
+    chunks = self.__dict__.pop("labstack_body", None)
+    if chunks:
+        self.request.body = b"".join(chunks)
+    return UPSTREAM["proxy"](self, host, port, proxied_path)
+
+
+def on_connection_close(self):
+    """The browser went away: an upload in flight is ended (closing the app's connection), and Tornado's
+    wait for the rest of a streamed body too (WebSocketHandler's on_connection_close, which upstream's
+    handler inherits, leaves that wait hanging)."""
+    from tornado import web
+
+    upload = getattr(self, "labstack_upload", None)
+    if upload is not None:
+        upload.abort()
+    if self.ws_connection is None:
+        web.RequestHandler.on_connection_close(self)
+    UPSTREAM["on_connection_close"](self)
 
 
 # ---- crashed apps come back
@@ -284,20 +444,34 @@ async def healthy(handler, process) -> bool:
             and await accepts_connections(handler))
 
 
-UPSTREAM: dict = {}
+UPSTREAM: dict = {}  # what install() replaced, by name: the replacements call these
+
+
+def replacements() -> list:
+    """(class, attribute, labstack's value) for everything install() changes in jupyter-server-proxy."""
+    from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
+
+    return [
+        (ProxyHandler, "_proxy_buffered", proxy_streaming),
+        # Tornado hands the body to data_received as it arrives (what @web.stream_request_body sets)
+        (ProxyHandler, "_stream_request_body", True),
+        (ProxyHandler, "prepare", prepare_streaming_upload),
+        (ProxyHandler, "data_received", data_received),
+        (ProxyHandler, "proxy", proxy_with_body),
+        (ProxyHandler, "on_connection_close", on_connection_close),
+        (SuperviseAndProxyHandler, "ensure_process", ensure_process_restarting),
+    ]
 
 
 def install() -> None:
-    """Streaming responses and restarting apps for every jupyter-server-proxy route of this server."""
+    """Streaming responses and uploads, and restarting apps, for every jupyter-server-proxy route of this
+    server (its ProxyHandler and what derives from it; nothing else in Jupyter changes)."""
     check_upstream()
-    from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
-
     if UPSTREAM:
         return
-    UPSTREAM["_proxy_buffered"] = ProxyHandler._proxy_buffered
-    UPSTREAM["ensure_process"] = SuperviseAndProxyHandler.ensure_process
-    ProxyHandler._proxy_buffered = proxy_streaming
-    SuperviseAndProxyHandler.ensure_process = ensure_process_restarting
+    for owner, name, value in replacements():
+        UPSTREAM[name] = getattr(owner, name)
+        setattr(owner, name, value)
 
 
 # ---- the standalone proxy

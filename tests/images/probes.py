@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import requests
+
 from jupyter_container import JupyterContainer, poll_until
 
 # Run inside the image: the server names jupyter-server-proxy should list, read from the image's own
@@ -249,3 +251,53 @@ def jupyter_memory(jupyter: JupyterContainer) -> dict:
 
 def reset_peak_memory(jupyter: JupyterContainer, pid: str) -> None:
     jupyter.exec(["sh", "-c", f"echo 5 > /proc/{pid}/clear_refs"], user="root")
+
+
+class PatternBody:
+    """An upload body of `size` bytes made as it is sent (never whole in memory), each MiB a different byte so
+    order matters; its sha256 is known once sent. requests sends it with a Content-Length (it has a len)."""
+
+    def __init__(self, size: int):
+        import hashlib
+
+        self.size, self.sha256 = size, hashlib.sha256()
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        sent, block = 0, 0
+        while sent < self.size:
+            chunk = bytes([block % 251]) * min(1 << 20, self.size - sent)
+            self.sha256.update(chunk)
+            sent, block = sent + len(chunk), block + 1
+            yield chunk
+
+
+def upload(jupyter: JupyterContainer, method: str, path: str, size: int) -> tuple[requests.Response, str]:
+    """Send `size` bytes to path with the token; the answer and the sha256 of what was sent."""
+    body = PatternBody(size)
+    response = requests.request(method, jupyter.url(path), data=body, timeout=600,
+                                headers={"Authorization": f"token {jupyter.token}"})
+    return response, body.sha256.hexdigest()
+
+
+def websocket_stream_seconds(url: str, headers: list[str], size: int) -> float:
+    """Seconds to take `size` bytes from the test app's /ws/stream/ at url (a websocket), all of them."""
+    import time
+
+    import websocket  # websocket-client
+
+    ws = websocket.create_connection(url, header=headers, timeout=60)
+    try:
+        started, received = time.monotonic(), 0
+        while True:
+            opcode, data = ws.recv_data(control_frame=False)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                break
+            received += len(data)
+        seconds = time.monotonic() - started
+    finally:
+        ws.close()
+    assert received == size, f"the websocket brought {received} of {size} bytes"
+    return seconds

@@ -5,11 +5,15 @@
   /cookies      two Set-Cookie headers and an X-Labstack header
   /redirect     302 to /cookies (an absolute path: the proxy must give it its prefix)
   /upload       POST or PUT: reads the body as it comes and answers its length and sha256
-  /connections  how many requests are being answered now (a download the browser dropped must end)
+  /ws/stream/N  a websocket sending N bytes in 64 KiB binary messages (as a terminal printing a lot), then closing
+  /ws/echo      a websocket sending back each message it gets
+  /connections  how many requests are being answered now (a download or upload the browser dropped must end)
 """
+import base64
 import hashlib
 import http.server
 import re
+import struct
 import sys
 import threading
 
@@ -49,7 +53,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def route(self):
         path = re.sub(r"^/proxy/absolute/\d+", "", self.path.split("?")[0])  # /proxy/absolute/ keeps its prefix
-        if path.startswith("/bytes/"):
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self.websocket(path)
+        elif path.startswith("/bytes/"):
             self.send_bytes(int(path.split("/")[2]))
         elif path.startswith("/status/"):
             self.answer(int(path.split("/")[2]), b"status from the app")
@@ -83,7 +89,64 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(zeros[:min(CHUNK, remaining)])
             remaining -= min(CHUNK, remaining)
 
+    def websocket(self, path):
+        """Just enough of RFC 6455 for the tests: binary and text messages up to 2^63, no fragments."""
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+        self.end_headers()
+        self.close_connection = True
+        if path.startswith("/ws/stream/"):
+            remaining, message = int(path.split("/")[3]), bytes(64 << 10)
+            while remaining > 0:
+                self.send_frame(2, message[:min(len(message), remaining)])
+                remaining -= min(len(message), remaining)
+            self.send_frame(8, struct.pack("!H", 1000))
+        elif path == "/ws/echo":
+            while True:
+                opcode, payload = self.read_frame()
+                if opcode == 8:
+                    self.send_frame(8, payload[:2])
+                    return
+                if opcode == 9:  # ping
+                    self.send_frame(10, payload)
+                elif opcode in (1, 2):
+                    self.send_frame(opcode, payload)
+
+    def send_frame(self, opcode, payload):
+        size = len(payload)
+        length = bytes([size]) if size < 126 else struct.pack("!BH", 126, size) if size < 1 << 16 else struct.pack("!BQ", 127, size)
+        self.wfile.write(bytes([0x80 | opcode]) + length + payload)
+        self.wfile.flush()
+
+    def read_frame(self):
+        first, second = self.rfile.read(2)
+        size = second & 0x7F
+        if size == 126:
+            size = struct.unpack("!H", self.rfile.read(2))[0]
+        elif size == 127:
+            size = struct.unpack("!Q", self.rfile.read(8))[0]
+        mask = self.rfile.read(4) if second & 0x80 else None
+        payload = self.rfile.read(size)
+        if mask:  # XOR with the repeated mask, as one big integer (fast for large messages)
+            repeated = (mask * (size // 4 + 1))[:size]
+            payload = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(size, "big")
+        return first & 0x0F, payload
+
     def do_POST(self):
+        with LOCK:
+            ACTIVE[0] += 1
+        try:
+            self.read_upload()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with LOCK:
+                ACTIVE[0] -= 1
+
+    def read_upload(self):
         digest, length = hashlib.sha256(), int(self.headers.get("Content-Length", "0"))
         remaining = length
         while remaining > 0:

@@ -1,5 +1,6 @@
 """labstack_proxy (images/base/labstack_proxy.py), against the jupyter-server-proxy it was written for
 (installed on the host from requirements-dev.txt at the image's pin)."""
+import asyncio
 import os
 import subprocess
 import sys
@@ -89,18 +90,72 @@ def test_response_headers_pass_as_upstream_would():
 
 
 def test_install_replaces_only_what_it_says_and_only_once():
-    from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
-
-    original = (ProxyHandler._proxy_buffered, SuperviseAndProxyHandler.ensure_process)
+    changed = labstack_proxy.replacements()
+    original = {name: getattr(owner, name) for owner, name, _ in changed}
     try:
         labstack_proxy.install()
         labstack_proxy.install()
-        assert ProxyHandler._proxy_buffered is labstack_proxy.proxy_streaming
-        assert SuperviseAndProxyHandler.ensure_process is labstack_proxy.ensure_process_restarting
-        assert labstack_proxy.UPSTREAM == {"_proxy_buffered": original[0], "ensure_process": original[1]}
+        for owner, name, value in changed:
+            assert getattr(owner, name) is value, name
+        assert labstack_proxy.UPSTREAM == original  # the replacements call these, not themselves
+        assert original["_stream_request_body"] is False
     finally:
-        ProxyHandler._proxy_buffered, SuperviseAndProxyHandler.ensure_process = original
+        for owner, name, _ in changed:
+            setattr(owner, name, original[name])
         labstack_proxy.UPSTREAM.clear()
+
+
+async def _produced(body, chunks_in):
+    written = []
+
+    async def write(chunk):
+        written.append(chunk)
+
+    producer = asyncio.ensure_future(body.produce(write))
+    body.request = producer  # stands for the app's request, which runs the producer
+    for chunk in chunks_in:
+        await body.received(chunk)
+    return producer, written
+
+
+def test_a_request_body_reaches_the_app_in_order_with_at_most_a_few_chunks_held():
+    async def run():
+        body = labstack_proxy.RequestBody()
+        chunks = [bytes([n]) * 10 for n in range(3 * labstack_proxy.UPLOAD_QUEUE)]
+        producer, written = await _produced(body, chunks)
+        assert body.chunks.qsize() <= labstack_proxy.UPLOAD_QUEUE
+        await body.end()
+        await asyncio.wait_for(producer, 5)
+        return chunks, written
+
+    chunks, written = asyncio.run(run())
+    assert written == chunks
+
+
+def test_a_browser_gone_mid_upload_ends_the_apps_request():
+    from tornado import iostream
+
+    async def run():
+        body = labstack_proxy.RequestBody()
+        producer, written = await _produced(body, [b"first"])
+        body.abort()
+        with pytest.raises(iostream.StreamClosedError):
+            await asyncio.wait_for(producer, 5)
+        return written
+
+    assert asyncio.run(run()) == [b"first"]
+
+
+def test_the_rest_of_a_body_is_dropped_once_the_apps_request_ended():
+    async def run():
+        body = labstack_proxy.RequestBody()
+        body.request = asyncio.get_running_loop().create_future()
+        body.request.set_result(None)  # the app answered before the body was all in
+        for _ in range(3 * labstack_proxy.UPLOAD_QUEUE):  # nobody takes chunks: must not block
+            await asyncio.wait_for(body.received(b"x"), 5)
+        await asyncio.wait_for(body.end(), 5)
+
+    asyncio.run(run())
 
 
 def test_descendants_finds_the_whole_tree():
