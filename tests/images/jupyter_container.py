@@ -60,6 +60,7 @@ class JupyterContainer:
     tmpfs: dict[str, str] | None = None  # e.g. an empty home, as a fresh JupyterHub volume
     volumes: dict[str, dict[str, str]] | None = None
     user: str | None = None
+    run_options: dict[str, Any] = field(default_factory=dict)  # more of docker run's: mem_limit, group_add...
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     port: int = field(default_factory=free_loopback_port)
     tracked: TrackedContainer | None = None
@@ -74,6 +75,7 @@ class JupyterContainer:
         options: dict[str, Any] = {"volumes": self.volumes or {}, "tmpfs": self.tmpfs or {}}
         if self.user:
             options["user"] = self.user
+        options.update(self.run_options)
         self.tracked = TrackedContainer(self.image, environment=env,
                                         name=f"labstack-smoke-{uuid.uuid4().hex[:8]}", **options)
         self.tracked.run_detached()

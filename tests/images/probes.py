@@ -141,6 +141,32 @@ def execute_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str, ti
                         headers={"Authorization": f"token {jupyter.token}"})
 
 
+def start_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str) -> str:
+    """Start a kernel and send it code to run, without waiting for any answer (code that never returns,
+    or kills its kernel); the kernel's id."""
+    import uuid
+
+    import websocket  # websocket-client
+
+    headers = {"Authorization": f"token {jupyter.token}"}
+    started = requests.post(jupyter.url("/api/kernels"), json={"name": kernel_name}, timeout=60, headers=headers)
+    assert started.status_code == 201, started.text
+    kernel_id = started.json()["id"]
+    ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/api/kernels/{kernel_id}/channels",
+                                     header=[f"Authorization: token {jupyter.token}"], timeout=30)
+    try:
+        ws.send(json.dumps({
+            "header": {"msg_id": uuid.uuid4().hex, "username": "test", "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False},
+        }))
+    finally:
+        ws.close()
+    return kernel_id
+
+
 def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30) -> str:
     """Open a Jupyter terminal over REST, type command, return what it printed between two markers."""
     import time

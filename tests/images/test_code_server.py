@@ -1,4 +1,5 @@
 """Smoke tests of the code-server image: VS Code at /vscode/, behind Jupyter's auth, on a unix socket."""
+import os
 import uuid
 
 import pytest
@@ -83,12 +84,15 @@ def test_launcher_entry_with_icon(jupyter):
     assert icon.status_code == 200 and b"<svg" in icon.content
 
 
-def test_bundled_extension_is_installed_outside_home(jupyter):
-    listed = jupyter.exec(["code-server", "--extensions-dir", "/opt/code-server/extensions",
-                           "--list-extensions"])
-    assert EXTENSION_ID in listed.split()
-    # users can still add their own
-    jupyter.exec(["test", "-w", "/opt/code-server/extensions"])
+def test_bundled_extension_is_installed_into_the_home_once(jupyter, workbench):
+    """The image keeps its .vsix outside the home; code-server's first start put it into the user's own
+    extensions folder (where the user's own extensions go, and stay across restarts), and only once."""
+    jupyter.exec(["sh", "-c", "ls /opt/code-server/vsix/*.vsix"])
+    extensions = "/home/jovyan/.local/share/code-server/extensions"
+    assert any(name.startswith(EXTENSION_ID) for name in jupyter.exec(["ls", extensions]).split())
+    assert EXTENSION_ID in jupyter.exec(["code-server", "--list-extensions"]).split()
+    jupyter.exec(["code-server", "--uninstall-extension", EXTENSION_ID])
+    assert EXTENSION_ID not in jupyter.exec(["code-server", "--list-extensions"]).split()  # not put back
 
 
 def test_final_image_has_no_compilers_or_headers(jupyter):
@@ -123,9 +127,7 @@ def test_empty_home_volume_still_loads_workbench_and_extension(code_server_image
         jupyter.exec(["test", "!", "-e", "/home/jovyan/.bashrc"])  # the image's own home is hidden
         response = jupyter.wait_for("/vscode/", timeout=120)
         assert WORKBENCH_MARKER in response.text
-        listed = jupyter.exec(["code-server", "--extensions-dir", "/opt/code-server/extensions",
-                               "--list-extensions"])
-        assert EXTENSION_ID in listed.split()
+        assert EXTENSION_ID in jupyter.exec(["code-server", "--list-extensions"]).split()
         settings = jupyter.exec(["cat", "/home/jovyan/.local/share/code-server/User/settings.json"])
         assert '"telemetry.telemetryLevel": "off"' in settings
 
@@ -249,3 +251,89 @@ def test_an_app_that_keeps_crashing_answers_503_and_does_not_spin(code_server_im
         # and it is not restarted behind the user's back: no code-server runs until the minute is over
         assert jupyter.exec(["sh", "-c", f"pgrep -f '{CODE_SERVER_PROCESS}' || true"]).strip() == ""
         assert jupyter.get("/api").status_code == 200  # Jupyter itself is fine
+
+
+# ---- a server stopped and started again keeps the work; resource limits
+
+def test_a_new_container_on_the_same_home_keeps_settings_extensions_workspace_and_layout(code_server_image, engine, tmp_path):
+    """What a hub does when a user's server restarts: a new container, the same home volume."""
+    import json
+    from urllib.parse import unquote
+
+    from labstack.containers import session_label
+
+    volume = engine.volumes.create(labels=session_label())
+    home = {volume.name: {"bind": "/home/jovyan", "mode": "rw"}}
+    layout = {"data": {"layout-restorer:data": {"main": {"current": "notebook:project/analysis.ipynb"}}},
+              "metadata": {"id": "labstack-probe"}}
+    try:
+        with JupyterContainer(code_server_image, volumes=home) as first:
+            first.wait_for("/vscode/", timeout=120)
+            vsix = first.put_file(make_vsix(tmp_path / "mine.vsix", "labstack-test", "mine"))
+            first.exec(["sh", "-c", f"mkdir -p ~/project && echo 'print(1)' > ~/project/main.py && "
+                                    f"code-server --install-extension {vsix}"])
+            settings = "/home/jovyan/.local/share/code-server/User/settings.json"
+            changed = {**json.loads(first.exec(["cat", settings])), "editor.fontSize": 17}
+            first.exec(["sh", "-c", f"cat > {settings} <<'END'\n{json.dumps(changed)}\nEND"])
+            opened = first.wait_for("/vscode/?folder=/home/jovyan/project", timeout=60)  # code-server remembers it
+            assert opened.status_code == 200
+            saved = requests_put(first, "/lab/api/workspaces/labstack-probe", layout)  # as JupyterLab saves it
+            assert saved.status_code == 204, saved.text
+        with JupyterContainer(code_server_image, volumes=home) as second:
+            assert json.loads(second.exec(["cat", settings]))["editor.fontSize"] == 17  # not reset to defaults
+            assert "labstack-test.mine" in second.exec(["code-server", "--list-extensions"]).split()
+            reopened = second.get("/vscode/")  # started again, code-server sends the user to their last folder
+            assert reopened.status_code == 302, reopened.status_code
+            assert "folder=/home/jovyan/project" in unquote(reopened.headers["Location"]), reopened.headers["Location"]
+            restored = second.get("/lab/api/workspaces/labstack-probe")
+            assert restored.status_code == 200 and restored.json()["data"] == layout["data"]
+    finally:
+        volume.remove(force=True)
+
+
+def requests_put(jupyter, path: str, body: dict):
+    import requests
+
+    return requests.put(jupyter.url(path), json=body, timeout=30, headers={"Authorization": f"token {jupyter.token}"})
+
+
+def oom_kills(jupyter) -> int:
+    """The container's OOM kills so far (cgroup v1 or v2)."""
+    text = jupyter.exec(["sh", "-c", "cat /sys/fs/cgroup/memory.events 2>/dev/null || "
+                                     "cat /sys/fs/cgroup/memory/memory.oom_control"])
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("oom_kill ")))
+
+
+def test_one_gigabyte_and_one_cpu_run_jupyter_and_vscode_and_a_kernels_oom_spares_them(code_server_image):
+    from jupyter_container import poll_until
+    from probes import execute_in_kernel, start_in_kernel
+
+    limits = {"mem_limit": "1g", "memswap_limit": "1g", "nano_cpus": 1_000_000_000}
+    with JupyterContainer(code_server_image, run_options=limits) as jupyter:
+        assert jupyter.wait_for("/vscode/", timeout=120).status_code == 200
+        # a notebook's 200 MB, every page of it touched
+        assert execute_in_kernel(jupyter, "python3", "data = b'x' * (200 << 20); len(data)") == str(200 << 20)
+        before = oom_kills(jupyter)
+        # a kernel that takes all the memory there is: the kernel is OOM-killed (and restarted), not the servers
+        start_in_kernel(jupyter, "python3", "hog = []\nwhile True: hog.append(b'x' * (32 << 20))")
+        poll_until(lambda: oom_kills(jupyter) > before, 60, 1, lambda: "the memory hog was never OOM-killed")
+        poll_until(lambda: "restarting kernel" in jupyter.tracked.logs(), 30, 1,
+                   lambda: f"no kernel was restarted:\n{jupyter.tracked.logs()[-2000:]}")
+        assert jupyter.get("/api/status").status_code == 200
+        assert WORKBENCH_MARKER in jupyter.wait_for("/vscode/", timeout=60).text
+        assert execute_in_kernel(jupyter, "python3", "1 + 1") == "2"  # and a new kernel runs
+
+
+# ---- load: CI runs a short version; `make bench` the full minute (tests/bench.py)
+LOAD_SECONDS = int(os.environ.get("LABSTACK_LOAD_SECONDS", "10"))
+
+
+def test_one_server_holds_fifty_clients_and_twenty_websockets(jupyter, workbench):
+    from load import run_load
+    from probes import start_proxy_app
+
+    figures = run_load(jupyter, start_proxy_app(jupyter), LOAD_SECONDS, clients=50, websockets=20)
+    print(f"\nlabstack: load for {LOAD_SECONDS} s: {figures}")
+    assert figures["errors"] == 0, figures["first_errors"]
+    assert figures["websocket_echoes"] >= 20 * LOAD_SECONDS, figures  # each websocket echoed all along
+    assert figures["requests"] >= 50, figures
