@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """`make bench`: build times (cold and warm), image sizes, start-to-first-200, start-to-usable in a real
 browser (JupyterLab's launcher clickable, VS Code's editor taking text, Shiny's output rendered),
-migration figures, and the proxy: direct against proxied throughput and Jupyter's memory growth.
+migration figures, the proxy (direct against proxied throughput, Jupyter's memory growth), idle memory
+with every app started, load on one server, and the time each app takes to come back after SIGKILL.
 
-BENCH_SECTIONS=proxy (comma-separated: builds, sizes, starts, usable, migration, proxy) runs only those; the
-builds section runs whenever a later one needs its images (tagged labstack/*:bench).
+BENCH_SECTIONS=proxy (comma-separated: builds, sizes, starts, usable, migration, proxy, memory, load,
+recovery) runs only those; the builds section runs whenever a later one needs its images (tagged
+labstack/*:bench). LABSTACK_LOAD_SECONDS shortens the load run (60 s by default).
 
 Writes reports/bench.md and reports/bench.json. Speed and size targets live here, never in tests.
 Cold builds use --no-cache (the bootstrapped base image is timed separately); warm builds repeat the
@@ -150,6 +152,49 @@ def proxy_figures(image: str) -> dict:
     return figures
 
 
+def idle_memory_mb(image: str, settle_seconds: float = 20) -> dict:
+    """The container's memory with Jupyter and every app of the image started, then left idle: the
+    cgroup's usage less its page cache, as `docker stats` counts it; and Jupyter's own resident size."""
+    from probes import expected_server_names, jupyter_memory
+
+    with JupyterContainer(image) as jupyter:
+        apps = expected_server_names(jupyter)
+        for name in apps:
+            jupyter.wait_for(f"/{name}/", timeout=180)
+        time.sleep(settle_seconds)
+        stats = jupyter.tracked.container.stats(stream=False)["memory_stats"]
+        cache = stats.get("stats", {}).get("cache", stats.get("stats", {}).get("inactive_file", 0))
+        return {"apps": apps, "container_mb": round((stats["usage"] - cache) / 2**20),
+                "jupyter_mb": round(jupyter_memory(jupyter)["rss_mb"])}
+
+
+def load_figures(image: str, seconds: float) -> dict:
+    """tests/images/load.py's full run: 50 clients and 20 websockets against one container."""
+    from load import run_load
+    from probes import start_proxy_app
+
+    with JupyterContainer(image) as jupyter:
+        figures = run_load(jupyter, start_proxy_app(jupyter), seconds, clients=50, websockets=20)
+    log(f"load: {figures}")
+    return figures
+
+
+def recovery_figures(tags: dict) -> dict:
+    """Seconds from SIGKILL of each app to its route answering again, in every image that has it."""
+    from probes import expected_server_names, recovery_seconds
+
+    apps = {"vscode": ("/vscode/", "vscode-workbench-web-configuration", "[o]ut/node/entry"),
+            "shiny": ("/shiny/", "shiny", "[s]hiny-server"), "rstudio": ("/rstudio/", "RStudio", "[r]server")}
+    figures = {}
+    for name, tag in tags.items():
+        with JupyterContainer(tag) as jupyter:
+            for app in expected_server_names(jupyter):
+                route, marker, process = apps[app]
+                jupyter.wait_for(route, timeout=180)
+                figures[f"{name} {app}"] = round(recovery_seconds(jupyter, route, marker, process, timeout=60), 1)
+    return figures
+
+
 def largest_folders(image: str, count: int = 15) -> list[tuple[str, int]]:
     """The image's largest folders (MB, three levels deep), as `du` inside it sees them."""
     import docker
@@ -166,7 +211,7 @@ def main() -> int:
     results: dict = {"commit": source_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                      "machine": f"{os.cpu_count()} cores, {platform.machine()}", "builds": {}, "starts": {},
                      "migration": {}}
-    sections = set(os.environ.get("BENCH_SECTIONS", "builds,starts,usable,migration,proxy").split(","))
+    sections = set(os.environ.get("BENCH_SECTIONS", "builds,starts,usable,migration,proxy,memory,load,recovery").split(","))
 
     # The debootstrapped base image, as a machine without a registry makes it.
     base_ref = resolve_base_image(settings.base_image, log)
@@ -194,6 +239,12 @@ def main() -> int:
         results["largest_folders"] = {name: largest_folders(tag) for name, tag in tags.items()}
     if "proxy" in sections:
         results["proxy"] = proxy_figures(tags["code-server"])
+    if "memory" in sections:
+        results["idle_memory"] = {name: idle_memory_mb(tag) for name, tag in tags.items()}
+    if "load" in sections:
+        results["load"] = load_figures(tags["code-server"], float(os.environ.get("LABSTACK_LOAD_SECONDS", "60")))
+    if "recovery" in sections:
+        results["recovery"] = recovery_figures(tags)
     for image, path in (("base", "/lab"), ("code-server", "/vscode/"), ("rstudio", "/shiny/")):
         if "starts" not in sections:
             break
@@ -247,6 +298,20 @@ def render(r: dict) -> str:
                   "proxied ÷ direct | Jupyter's peak memory growth (MB) |", "|---|---|---|---|---|"]
         lines += [f"| {what} | {p['direct_mb_s']} | {p['proxied_mb_s']} | {p['ratio']} | {p['memory_growth_mb']} |"
                   for what, p in r["proxy"].items()]
+    if r.get("idle_memory"):
+        lines += ["", "| idle, every app started | container (MB) | Jupyter (MB) | apps |", "|---|---|---|---|"]
+        lines += [f"| {name} | {m['container_mb']} | {m['jupyter_mb']} | {', '.join(m['apps']) or '-'} |"
+                  for name, m in r["idle_memory"].items()]
+    if r.get("load"):
+        f = r["load"]
+        lines += ["", f"Load on one code-server container for {f['seconds']} s: {f['clients']} clients fetching VS Code's "
+                  f"assets and proxied pages, {f['websockets']} websockets echoing: {f['requests']} requests, "
+                  f"{f['requests_per_second']}/s, p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms, errors {f['errors']}; "
+                  f"{f['websocket_echoes']} echoes, p99 {f['websocket_p99_ms']} ms; Jupyter's CPU {f['jupyter_cpu_percent']}%; "
+                  f"the {f['bundle_loads']} cold loads of VS Code's bundles before it: p99 {f['bundle_p99_ms']} ms."]
+    if r.get("recovery"):
+        lines += ["", "| app killed (SIGKILL) | back after (s) |", "|---|---|"]
+        lines += [f"| {what} | {seconds} |" for what, seconds in r["recovery"].items()]
     lines += ["", "| migration (cold) | time (s) | copied from mounts (MB) | adds to the commit (MB) |",
               "|---|---|---|---|"]
     for layout, m in r["migration"].items():

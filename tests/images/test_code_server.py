@@ -237,6 +237,32 @@ def test_vscode_comes_back_after_a_crash(jupyter, workbench, spec):
         or "labstack_proxy: vscode stopped taking connections; starting it again" in logs, logs[-2000:]
 
 
+def test_the_workbench_in_a_browser_recovers_from_a_crash_with_one_reload(browser, jupyter, workbench, spec):
+    """VS Code cannot reconnect to a new server process by itself: the session it held (its reconnection
+    token, terminals, extension host) died with the old one, and the workbench says so at once. What
+    labstack gives it: the server is back by then, so one "Reload Window" brings a working workbench."""
+    from browser import login, open_vscode, type_in_vscode_terminal, visit
+    from jupyter_container import poll_until
+    from probes import kill_app
+
+    page_visit = visit(browser, jupyter.base_url)
+    login(page_visit, jupyter)
+    open_vscode(page_visit, jupyter)
+    page = page_visit.page
+    kill_app(jupyter, CODE_SERVER_PROCESS)
+    reload = page.locator(".monaco-dialog-box .monaco-button", has_text="Reload Window")
+    reload.first.wait_for(state="visible", timeout=30_000)
+    page_visit.screenshot(f"vscode-after-crash-{spec.replace('+', '-')}")
+    reload.first.click()
+    page.wait_for_selector(".monaco-workbench .part.editor", timeout=120_000)
+    page.wait_for_timeout(3000)
+    type_in_vscode_terminal(page_visit, "echo back-after-crash > ~/after-crash.txt")
+    poll_until(lambda: "back-after-crash" in jupyter.exec(["sh", "-c", "cat ~/after-crash.txt"], check=False), 60, 1,
+               lambda: "the reloaded workbench's terminal did not run the command")
+    assert page.locator(".monaco-dialog-box").count() == 0
+    page.context.close()
+
+
 def test_an_app_that_keeps_crashing_answers_503_and_does_not_spin(code_server_image):
     from probes import kill_app
 

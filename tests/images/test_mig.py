@@ -128,6 +128,24 @@ def test_runs_as_the_original_user_with_singleuser_on_path(legacy, jupyter):
     assert jupyter.exec(["sh", "-c", "command -v jupyterhub-singleuser"]).strip() == "/opt/jupyter/bin/jupyterhub-singleuser"
 
 
+def test_under_another_uid_says_plainly_that_the_home_is_its_users(legacy, migration):
+    """The migrated work belongs to the source's user: another uid (a cluster's) can read it but not write
+    it, and the image says so in one line rather than leave Jupyter's PermissionError to explain it."""
+    from jupyter_container import poll_until
+    from labstack.containers import TrackedContainer
+
+    tracked = TrackedContainer(migration["image"], user="12345:0", name=f"labstack-smoke-{uuid.uuid4().hex[:8]}",
+                               environment={"JUPYTER_IP": "127.0.0.1", "JUPYTER_PORT": "1"})
+    try:
+        tracked.run_detached()
+        poll_until(lambda: "not writable" in tracked.logs() or tracked.status() == "exited", 60, 1, tracked.logs)
+        home = legacy.layout.home
+        assert (f"labstack: {home} is not writable by uid 12345 (groups 0): run this image as its own user "
+                f"(uid {legacy.layout.uid})") in tracked.logs()
+    finally:
+        tracked.remove()
+
+
 def test_code_server_was_not_reinstalled(jupyter):
     jupyter.wait_for("/vscode/", timeout=120)
     commands = jupyter.exec(["ps", "-eo", "args="])
