@@ -270,20 +270,33 @@ class RequestBody:
 
 
 async def prepare_streaming_upload(self, *args, **kwargs):
-    """ProxyHandler.prepare's replacement: once the request is authenticated (upstream's prepare), a body
-    that can stream starts its request to the app now, before the body is read; the method Tornado calls
-    when the body has been read then waits for that request to finish."""
+    """ProxyHandler.prepare's replacement. A body that streams: once the request is authenticated
+    (upstream's prepare), its request to the app starts now, before the body is read, and the method
+    Tornado calls when the body has been read waits for that request to finish. Any other request:
+    upstream's prepare runs when Tornado calls the method, after it has read the request to its end, as
+    it did before bodies streamed; run here, a refusal or a login redirect would close the browser's
+    keep-alive connection (Tornado closes one answered before its request was read)."""
     import inspect
 
-    await UPSTREAM["prepare"](self, *args, **kwargs)
-    if (self._finished or self.rewrite_response or self.request.method not in STREAMED_METHODS
+    name = self.request.method.lower()
+    method = getattr(self, name)
+    if (self.rewrite_response or self.request.method not in STREAMED_METHODS
             or not has_length(self.request.headers)):
+        async def prepared_then_method(*args, **kwargs):
+            await UPSTREAM["prepare"](self)
+            if not self._finished:
+                answer = method(*args, **kwargs)
+                if inspect.isawaitable(answer):
+                    await answer
+
+        setattr(self, name, prepared_then_method)
+        return
+    await UPSTREAM["prepare"](self, *args, **kwargs)  # nothing is read from someone refused
+    if self._finished:
         return
     self.request.connection.set_max_body_size(UNLIMITED)
     read_in_large_chunks(self.request.connection)
     self.labstack_upload = upload = RequestBody()
-    name = self.request.method.lower()
-    method = getattr(self, name)
 
     async def proxy():
         answer = method(*self.path_args, **self.path_kwargs)

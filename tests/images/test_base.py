@@ -329,3 +329,22 @@ def test_websockets_stream_and_echo_through_the_proxy(jupyter, proxy_app, route)
     finally:
         ws.close()
     assert jupyter.websocket_status(f"{route.format(port=proxy_app)}/ws/echo", token=False) == 403
+
+
+def test_keep_alive_connections_survive_a_refusal_and_a_proxied_answer(jupyter, proxy_app):
+    """One connection, as a browser keeps it: a login redirect, then proxied answers, then the redirect
+    again. (Run before the request is read to its end, a refusal would make Tornado close it.)"""
+    import http.client
+    import time
+
+    connection = http.client.HTTPConnection("127.0.0.1", jupyter.port, timeout=30)
+    try:
+        for token in (False, True, True, False):
+            headers = {"Authorization": f"token {jupyter.token}"} if token else {}
+            connection.request("GET", f"/proxy/{proxy_app}/status/200", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == (200 if token else 302)
+            time.sleep(0.3)  # time for a closing server to have closed
+    finally:
+        connection.close()
