@@ -32,6 +32,8 @@ version or lacks what this module relies on, so an upgrade can never silently un
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import os
 import sys
 import time
@@ -105,8 +107,9 @@ def read_in_large_chunks(connection) -> None:
     connection.stream.read_chunk_size = CHUNK_SIZE
 
 
-def streaming_client(**options):
-    """Tornado's simple HTTP client reading the app's responses in CHUNK_SIZE chunks, with no body limit."""
+@functools.lru_cache(maxsize=None)
+def streaming_client_class() -> type:
+    """Tornado's simple HTTP client, reading the app's responses in CHUNK_SIZE chunks (made once)."""
     from tornado.simple_httpclient import SimpleAsyncHTTPClient, _HTTPConnection
 
     class LargeChunkConnection(_HTTPConnection):
@@ -119,7 +122,12 @@ def streaming_client(**options):
         def _connection_class(self):
             return LargeChunkConnection
 
-    return StreamingClient(force_instance=True, max_body_size=UNLIMITED, **options)
+    return StreamingClient
+
+
+def streaming_client(**options):
+    """A client of streaming_client_class() with no body limit."""
+    return streaming_client_class()(force_instance=True, max_body_size=UNLIMITED, **options)
 
 
 def response_headers(handler, status_line: str, lines: list[str], host, port, proxied_path):
@@ -269,6 +277,13 @@ class RequestBody:
             self.aborted.set_result(None)
 
 
+async def called(method, *args, **kwargs) -> None:
+    """Call a handler's method and wait for what it returns, if anything (upstream's are sync and async)."""
+    answer = method(*args, **kwargs)
+    if inspect.isawaitable(answer):
+        await answer
+
+
 async def prepare_streaming_upload(self, *args, **kwargs):
     """ProxyHandler.prepare's replacement. A body that streams: once the request is authenticated
     (upstream's prepare), its request to the app starts now, before the body is read, and the method
@@ -276,8 +291,6 @@ async def prepare_streaming_upload(self, *args, **kwargs):
     upstream's prepare runs when Tornado calls the method, after it has read the request to its end, as
     it did before bodies streamed; run here, a refusal or a login redirect would close the browser's
     keep-alive connection (Tornado closes one answered before its request was read)."""
-    import inspect
-
     name = self.request.method.lower()
     method = getattr(self, name)
     if (self.rewrite_response or self.request.method not in STREAMED_METHODS
@@ -285,9 +298,7 @@ async def prepare_streaming_upload(self, *args, **kwargs):
         async def prepared_then_method(*args, **kwargs):
             await UPSTREAM["prepare"](self)
             if not self._finished:
-                answer = method(*args, **kwargs)
-                if inspect.isawaitable(answer):
-                    await answer
+                await called(method, *args, **kwargs)
 
         setattr(self, name, prepared_then_method)
         return
@@ -298,12 +309,7 @@ async def prepare_streaming_upload(self, *args, **kwargs):
     read_in_large_chunks(self.request.connection)
     self.labstack_upload = upload = RequestBody()
 
-    async def proxy():
-        answer = method(*self.path_args, **self.path_kwargs)
-        if inspect.isawaitable(answer):
-            await answer
-
-    upload.request = asyncio.ensure_future(proxy())
+    upload.request = asyncio.ensure_future(called(method, *self.path_args, **self.path_kwargs))
 
     async def after_body(*_args, **_kwargs):
         await upload.end()
