@@ -181,15 +181,13 @@ def load_figures(image: str, seconds: float) -> dict:
 
 def recovery_figures(tags: dict) -> dict:
     """Seconds from SIGKILL of each app to its route answering again, in every image that has it."""
-    from probes import expected_server_names, recovery_seconds
+    from probes import CRASH_PROBES, expected_server_names, recovery_seconds
 
-    apps = {"vscode": ("/vscode/", "vscode-workbench-web-configuration", "[o]ut/node/entry"),
-            "shiny": ("/shiny/", "shiny", "[s]hiny-server"), "rstudio": ("/rstudio/", "RStudio", "[r]server")}
     figures = {}
     for name, tag in tags.items():
         with JupyterContainer(tag) as jupyter:
             for app in expected_server_names(jupyter):
-                route, marker, process = apps[app]
+                route, marker, process = CRASH_PROBES[app]
                 jupyter.wait_for(route, timeout=180)
                 figures[f"{name} {app}"] = round(recovery_seconds(jupyter, route, marker, process, timeout=60), 1)
     return figures

@@ -36,7 +36,9 @@ def http_targets(jupyter: JupyterContainer, proxy_port: int) -> tuple[list[str],
 
 
 def jupyter_cpu_seconds(jupyter: JupyterContainer) -> float:
-    pid = jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab|jupyterhub-singleuser"]).split()[0]
+    from probes import jupyter_pid
+
+    pid = jupyter_pid(jupyter)
     fields = jupyter.exec(["cat", f"/proc/{pid}/stat"]).rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
 

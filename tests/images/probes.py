@@ -94,30 +94,42 @@ def assert_home_belongs_to(jupyter: JupyterContainer, user: str = "jovyan") -> N
     assert others == "", others
 
 
-def execute_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str, timeout: float = 90) -> str:
-    """Start a kernel over REST, run code over the kernel websocket, return its text/plain result."""
-    import time
+def start_kernel(jupyter: JupyterContainer, kernel_name: str) -> str:
+    """Start a kernel over REST; its id."""
+    started = requests.post(jupyter.url("/api/kernels"), json={"name": kernel_name}, timeout=60,
+                            headers={"Authorization": f"token {jupyter.token}"})
+    assert started.status_code == 201, started.text
+    return started.json()["id"]
+
+
+def send_code(jupyter: JupyterContainer, kernel_id: str, code: str, timeout: float = 30):
+    """Open the kernel's websocket and send it code to run; the open websocket and the request's msg_id."""
     import uuid
 
     import websocket  # websocket-client
 
-    import requests
-
-    started = requests.post(jupyter.url("/api/kernels"), json={"name": kernel_name}, timeout=60,
-                            headers={"Authorization": f"token {jupyter.token}"})
-    assert started.status_code == 201, started.text
-    kernel_id = started.json()["id"]
     ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/api/kernels/{kernel_id}/channels",
                                      header=[f"Authorization: token {jupyter.token}"], timeout=timeout)
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                   "msg_type": "execute_request", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell",
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "user_expressions": {}, "allow_stdin": False},
+    }))
+    return ws, msg_id
+
+
+def execute_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str, timeout: float = 90) -> str:
+    """Start a kernel over REST, run code over the kernel websocket, return its text/plain result."""
+    import time
+
+    import websocket  # websocket-client
+
+    kernel_id = start_kernel(jupyter, kernel_name)
+    ws, msg_id = send_code(jupyter, kernel_id, code, timeout)
     try:
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False},
-        }))
         deadline = time.monotonic() + timeout
         for _ in range(1000):
             left = deadline - time.monotonic()
@@ -144,26 +156,9 @@ def execute_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str, ti
 def start_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str) -> str:
     """Start a kernel and send it code to run, without waiting for any answer (code that never returns,
     or kills its kernel); the kernel's id."""
-    import uuid
-
-    import websocket  # websocket-client
-
-    headers = {"Authorization": f"token {jupyter.token}"}
-    started = requests.post(jupyter.url("/api/kernels"), json={"name": kernel_name}, timeout=60, headers=headers)
-    assert started.status_code == 201, started.text
-    kernel_id = started.json()["id"]
-    ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/api/kernels/{kernel_id}/channels",
-                                     header=[f"Authorization: token {jupyter.token}"], timeout=30)
-    try:
-        ws.send(json.dumps({
-            "header": {"msg_id": uuid.uuid4().hex, "username": "test", "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False},
-        }))
-    finally:
-        ws.close()
+    kernel_id = start_kernel(jupyter, kernel_name)
+    ws, _ = send_code(jupyter, kernel_id, code)
+    ws.close()
     return kernel_id
 
 
@@ -230,6 +225,15 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# Each app's route, a text its page answers with, and the pkill -f pattern of its processes (written so that
+# it does not match pkill itself): what the crash tests and the bench's recovery figures kill and wait for.
+CRASH_PROBES = {
+    "vscode": ("/vscode/", "vscode-workbench-web-configuration", "[o]ut/node/entry"),  # code-server and its child
+    "shiny": ("/shiny/", "shiny", "[s]hiny-server"),
+    "rstudio": ("/rstudio/", "RStudio", "[r]server"),
+}
+
+
 def kill_app(jupyter: JupyterContainer, pattern: str) -> None:
     """SIGKILL every process whose command line matches `pattern` (a pkill -f regex), as the OOM
     killer or a crash would. Write the pattern so it does not match itself ("[c]ode" for "code")."""
@@ -267,9 +271,14 @@ def start_proxy_app(jupyter: JupyterContainer) -> int:
     return port
 
 
+def jupyter_pid(jupyter: JupyterContainer) -> str:
+    """The Jupyter server's pid in the container."""
+    return jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab|jupyterhub-singleuser"]).split()[0]
+
+
 def jupyter_memory(jupyter: JupyterContainer) -> dict:
     """The Jupyter server's pid, resident memory and peak (MB); `reset_peak_memory` resets the peak."""
-    pid = jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab|jupyterhub-singleuser"]).split()[0]
+    pid = jupyter_pid(jupyter)
     status = jupyter.exec(["cat", f"/proc/{pid}/status"])
     kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
     return {"pid": pid, "rss_mb": kb["VmRSS"] / 1024, "peak_mb": kb["VmHWM"] / 1024}

@@ -41,12 +41,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):
+        self.counted(self.route)
+
+    def counted(self, answer):
+        """Answer, counted in /connections while it runs."""
         with LOCK:
             ACTIVE[0] += 1
         try:
-            self.route()
+            answer()
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the proxy closed the connection: what a dropped download must cause
+            pass  # the proxy closed the connection: what a dropped download or upload must cause
         finally:
             with LOCK:
                 ACTIVE[0] -= 1
@@ -136,15 +140,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return first & 0x0F, payload
 
     def do_POST(self):
-        with LOCK:
-            ACTIVE[0] += 1
-        try:
-            self.read_upload()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        finally:
-            with LOCK:
-                ACTIVE[0] -= 1
+        self.counted(self.read_upload)
 
     def read_upload(self):
         digest, length = hashlib.sha256(), int(self.headers.get("Content-Length", "0"))

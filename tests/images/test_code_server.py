@@ -6,10 +6,10 @@ import pytest
 
 from jupyter_container import JupyterContainer
 from vsix import make_vsix
-from probes import LOOPBACK_HEX, assert_home_belongs_to, assert_refused, listening_sockets, process_uids, servers_info_names
+from probes import CRASH_PROBES, LOOPBACK_HEX, assert_home_belongs_to, assert_refused, listening_sockets, process_uids, servers_info_names
 
 EXTENSION_ID = "labstack-test.probe"
-WORKBENCH_MARKER = "vscode-workbench-web-configuration"
+WORKBENCH_MARKER = CRASH_PROBES["vscode"][1]
 UNRESOLVED_MODULES = ("for f in $(find /opt/code-server -name '*.node'); do "
                       "ldd \"$f\" 2>&1 | grep -q 'not found' && echo \"$f\"; done; true")
 
@@ -224,7 +224,7 @@ def test_the_launcher_card_opens_a_working_workbench(browser, jupyter, workbench
 
 # ---- a crashed VS Code comes back (labstack_proxy)
 
-CODE_SERVER_PROCESS = "[o]ut/node/entry"  # code-server (entry.js) and its server child (entry), not pkill itself
+CODE_SERVER_PROCESS = CRASH_PROBES["vscode"][2]  # code-server (entry.js) and its server child (entry)
 
 
 def test_vscode_comes_back_after_a_crash(jupyter, workbench, spec):

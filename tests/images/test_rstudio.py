@@ -182,18 +182,18 @@ def test_an_r_notebook_runs_in_the_browser(browser, jupyter, spec):
 
 
 def test_shiny_comes_back_after_a_crash(jupyter, shiny_page, spec):
-    from probes import recovery_seconds
+    from probes import CRASH_PROBES, recovery_seconds
 
-    seconds = recovery_seconds(jupyter, "/shiny/", "shiny", "[s]hiny-server")
+    seconds = recovery_seconds(jupyter, *CRASH_PROBES["shiny"])
     print(f"\nlabstack: {spec}: Shiny back {seconds:.1f} s after SIGKILL")
 
 
 def test_rstudio_comes_back_after_a_crash(jupyter, has_rserver, spec):
-    from probes import recovery_seconds
+    from probes import CRASH_PROBES, recovery_seconds
 
     if not has_rserver:
         pytest.skip("RStudio Server is not in this image (built without it); to probe it, pass the .deb: "
                     "LABSTACK_RSTUDIO_DEB=FILE make test")
     jupyter.wait_for("/rstudio/", timeout=180)
-    seconds = recovery_seconds(jupyter, "/rstudio/", "RStudio", "[r]server", timeout=60)
+    seconds = recovery_seconds(jupyter, *CRASH_PROBES["rstudio"], timeout=60)
     print(f"\nlabstack: {spec}: RStudio back {seconds:.1f} s after SIGKILL")
