@@ -33,10 +33,13 @@ run:
 	$(BUILD) run $(IMAGE)
 
 # Unit tests first (seconds), then every image built once with one set of settings and probed:
-# `build.py test all` hands pytest the images (--image NAME=REF) and its settings.
+# `build.py test all` hands pytest the images (--image NAME=REF) and its settings. A second engine
+# (Docker 26 + buildx, scripts/start-engine26) beside the host's takes the bake, remote-engine and
+# repo2docker tests (tests/images/test_beyond_one_machine.py).
 test:
 	@scripts/install-deps test
 	@scripts/start-dockerd
+	@scripts/start-engine26 || echo "make: no Docker 26 engine beside this one: the bake, remote-engine and repo2docker tests will skip"
 	$(PYTHON) -m pytest tests/unit
 	$(BUILD) test all --tag smoke
 
@@ -54,4 +57,5 @@ build-mig: dockerd
 	$(BUILD) migrate --container $(CONTAINER) $(if $(MIG_TAG),--tag $(MIG_TAG))
 
 clean: dockerd
+	@scripts/stop-engine26 --purge
 	$(PYTHON) -m labstack.clean

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from labstack import REPO_ROOT, LabstackError
+from labstack import LabstackError
 from labstack.graph import images_dir, load_graph
 from labstack.naming import Naming
 from labstack.settings import add_build_flags, add_naming_flags, build_settings, parse_build_arg
@@ -75,6 +74,9 @@ def cmd_bake(args: argparse.Namespace, graph) -> int:
     from labstack.builder import stage_files
 
     settings = build_settings(args, graph)
+    if settings.network:
+        log(f"labstack: the bake file sets no network (buildx 0.13 has no such key): RUN steps use the builder's; "
+            f"for {settings.network} networking, create the builder with --driver-opt network={settings.network}")
     document = bake_file(graph, args.specs, settings)
     for name in graph.layers:  # the Dockerfiles bind-mount these (a .deb, .vsix files): bake needs them there
         stage_files(name, settings.layer_files.get(name, []))
@@ -113,6 +115,23 @@ def cmd_migrate(args: argparse.Namespace, graph) -> int:
                      build_args=dict(args.build_arg), log=log, keep=args.keep, keep_env=args.keep_env,
                      keep_sudo=args.keep_sudo, skip_mounts=args.skip_mount, max_copy_size=args.max_copy_size)
     print(result["image"])
+    return 0
+
+
+def cmd_binder(args: argparse.Namespace, graph) -> int:
+    """Write binder/Dockerfile into a repository, so repo2docker and BinderHub build it on a labstack image."""
+    from labstack.binder import BinderRepo, render_dockerfile, write_dockerfile
+    from labstack.engine import repo_digest
+
+    naming = Naming.from_environment(args.registry, args.owner, args.tag)
+    ref = naming.tags(graph.plan(args.spec)[-1].image)[0]  # an unknown name stops here
+    repo = BinderRepo.find(args.repo)
+    digest = repo_digest(ref)
+    if digest is None:
+        log(f"labstack: {ref} has no registry digest here (not pushed or pulled): FROM it by tag; "
+            "after `build.py push`, write this again for a digest")
+    text = render_dockerfile(digest or ref, ref, repo)
+    print(write_dockerfile(repo, text, args.force))
     return 0
 
 
@@ -159,6 +178,11 @@ def make_parser(graph) -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="*", metavar="NAME[+NAME...]")
     p.add_argument("--owner-only", nargs=2, metavar=("USER", "IMAGE"),
                    help="instead: hub.extraConfig that offers a migrated IMAGE to USER only")
+
+    p = command("binder", cmd_binder, "write binder/Dockerfile into a repository: repo2docker and BinderHub build it on NAME",
+                "1")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: this folder)")
+    p.add_argument("--force", action="store_true", help="replace a Dockerfile already there")
 
     p = sub.add_parser("migrate", help="commit a code-server container and add a Jupyter layer on top")
     source = p.add_mutually_exclusive_group(required=True)

@@ -2,6 +2,10 @@
 
 Each step becomes a target; a child reaches its parent through a named context ("target:<parent>"),
 which BASE_IMAGE names, so bake builds the chain in order and in parallel where it can.
+
+No `network` key: buildx 0.13 (Debian trixie's) refuses the file with "unknown key: network". Which
+network RUN steps get is the builder's to say (`docker buildx create --driver-opt network=host` for a
+docker-container builder); `build.py bake --network` says so and writes nothing for it.
 """
 from __future__ import annotations
 
@@ -36,8 +40,6 @@ def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
                 target["secret"] = [f"id=ca_bundle,src={ca_bundle}"]
             if settings.no_cache or step.layer.name in settings.no_cache_layers:
                 target["no-cache"] = True
-            if settings.network:
-                target["network"] = settings.network
             if settings.platform:
                 target["platforms"] = [p.strip() for p in settings.platform.split(",")]
             targets[step.image] = target

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import docker
 import docker.errors
@@ -25,14 +26,72 @@ Log = Callable[[str], None]
 
 @lru_cache(maxsize=1)
 def client() -> docker.DockerClient:
+    """The engine the docker CLI would use: DOCKER_HOST, else the current docker context (DOCKER_CONTEXT
+    or the config's currentContext, which the SDK alone does not follow), else the local socket."""
     try:
-        engine = docker.from_env(timeout=600)
+        context = _current_context()
+        if context is not None:
+            engine = docker.DockerClient(base_url=context[0], tls=context[1], timeout=600)
+        else:
+            engine = docker.from_env(timeout=600)
         engine.ping()
     except docker.errors.DockerException as error:
         raise LabstackError(
             f"no Docker Engine answers ({_first_line(error)}): start one with scripts/start-dockerd"
         ) from None
     return engine
+
+
+def _current_context() -> tuple[str, object] | None:
+    """(host, TLS settings) of the docker context in use when DOCKER_HOST does not say; None for the
+    default one. Read as the CLI stores contexts (docker-py's own reader misses them when DOCKER_CONFIG
+    holds no config.json)."""
+    if os.environ.get("DOCKER_HOST"):
+        return None
+    import hashlib
+    import json
+
+    folder = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    config = folder / "config.json"
+    name = os.environ.get("DOCKER_CONTEXT") or (
+        json.loads(config.read_text()).get("currentContext") if config.is_file() else None) or "default"
+    if name == "default":
+        return None
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = folder / "contexts" / "meta" / digest / "meta.json"
+    if not meta.is_file():
+        raise LabstackError(f"docker context {name!r} does not exist (docker context ls)")
+    endpoint = json.loads(meta.read_text())["Endpoints"]["docker"]
+    tls_files = folder / "contexts" / "tls" / digest / "docker"
+    tls: object = False
+    if (tls_files / "cert.pem").is_file():
+        from docker.tls import TLSConfig
+
+        ca = tls_files / "ca.pem"
+        tls = TLSConfig(client_cert=(str(tls_files / "cert.pem"), str(tls_files / "key.pem")),
+                        ca_cert=str(ca) if ca.is_file() else None, verify=not endpoint.get("SkipTLSVerify"))
+    return endpoint["Host"], tls
+
+
+def engine_host() -> str:
+    """The engine's address as the CLI is given it: DOCKER_HOST, the current context's, or the local socket."""
+    context = _current_context()
+    return os.environ.get("DOCKER_HOST") or (context[0] if context else "unix:///var/run/docker.sock")
+
+
+def published_address() -> str:
+    """Where this machine reaches the ports the engine's containers publish: LABSTACK_ENGINE_ADDRESS when
+    set (an engine behind a socket whose machine has another address), the host of a tcp:// or ssh://
+    engine, else this machine's loopback (the engine is local)."""
+    if os.environ.get("LABSTACK_ENGINE_ADDRESS"):
+        return os.environ["LABSTACK_ENGINE_ADDRESS"]
+    url = urlsplit(engine_host())
+    return url.hostname if url.scheme in ("tcp", "ssh", "http", "https") and url.hostname else "127.0.0.1"
+
+
+def engine_is_local() -> bool:
+    """True when the engine's containers can share this machine's network (host networking reaches us)."""
+    return published_address() in ("127.0.0.1", "localhost", "::1")
 
 
 def _first_line(error: BaseException) -> str:
@@ -64,6 +123,17 @@ def push(ref: str, log: Log) -> None:
                 raise LabstackError(f"pushing {ref} failed: {event['error']}")
     except docker.errors.APIError as error:
         raise LabstackError(f"pushing {ref} failed: {_first_line(error)}") from None
+
+
+def repo_digest(ref: str) -> str | None:
+    """repository@sha256:... for ref when this engine knows its registry digest (it was pushed or pulled),
+    else None; no engine answering counts as not known."""
+    repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    try:
+        digests = client().images.get(ref).attrs.get("RepoDigests") or []
+    except (docker.errors.ImageNotFound, LabstackError):
+        return None
+    return next((d for d in digests if d.split("@", 1)[0] == repository), None)
 
 
 def remove_image(ref: str) -> None:

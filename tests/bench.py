@@ -2,10 +2,12 @@
 """`make bench`: build times (cold and warm), image sizes, start-to-first-200, start-to-usable in a real
 browser (JupyterLab's launcher clickable, VS Code's editor taking text, Shiny's output rendered),
 migration figures, the proxy (direct against proxied throughput, Jupyter's memory growth), idle memory
-with every app started, load on one server, and the time each app takes to come back after SIGKILL.
+with every app started, load on one server, the time each app takes to come back after SIGKILL, and on
+a second engine (Docker 26, scripts/start-engine26) the graph built cold by bake and by build.py, and
+repo2docker's build of a repository on a labstack image.
 
 BENCH_SECTIONS=proxy (comma-separated: builds, sizes, starts, usable, migration, proxy, memory, load,
-recovery) runs only those; the builds section runs whenever a later one needs its images (tagged
+recovery, beyond) runs only those; the builds section runs whenever a later one needs its images (tagged
 labstack/*:bench). LABSTACK_LOAD_SECONDS shortens the load run (60 s by default).
 
 Writes reports/bench.md and reports/bench.json. Speed and size targets live here, never in tests.
@@ -20,7 +22,6 @@ import platform
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -193,6 +194,50 @@ def recovery_figures(tags: dict) -> dict:
     return figures
 
 
+def beyond_figures() -> dict:
+    """On the Docker 26 engine beside this one (scripts/start-engine26), each from nothing but the base
+    image (every other image and the whole BuildKit cache removed first): the graph built by
+    `docker buildx bake`, then by `build.py build` one image after the other; then repo2docker building
+    a repository (tests/images/engine26.py's) on the code-server image."""
+    import tempfile
+
+    from engine26 import (BASE_IMAGE, ENV_FILE, MISSING, SPECS, bake, build_py, engine26_client,
+                          ensure_base_image, pointed_env, repo2docker_build, write_user_repo)
+
+    if not ENV_FILE.is_file():
+        log(f"labstack: bench: {MISSING}; no bake figures")
+        return {}
+    env = pointed_env()
+    ensure_base_image(env)
+    engine = engine26_client(env)
+
+    def cold() -> None:
+        for image in engine.images.list():
+            if BASE_IMAGE not in image.tags:
+                engine.images.remove(image.id, force=True)
+        engine.api.prune_builds(all=True)
+
+    figures: dict = {}
+    with tempfile.TemporaryDirectory(prefix="labstack-bench-") as tmp:
+        cold()
+        _, figures["bake_seconds"] = bake(env, "bench-bake", Path(tmp))
+        cold()
+        started = time.monotonic()
+        built = build_py("build", *SPECS, "--tag", "bench-seq", "--without-rstudio", "--base-image", BASE_IMAGE, env=env)
+        figures["sequential_seconds"] = time.monotonic() - started
+        assert built.returncode == 0, built.stdout[-2000:]
+        figures["bake_over_sequential"] = figures["bake_seconds"] / figures["sequential_seconds"]
+        repo = write_user_repo(Path(tmp) / "analysis")
+        written = build_py("binder", "code-server", "--tag", "bench-seq", "--repo", str(repo), env=env)
+        assert written.returncode == 0, written.stdout[-2000:]
+        started = time.monotonic()
+        result = repo2docker_build(env, repo, "labstack-bench/binder:bench", Path(tmp))
+        figures["repo2docker_seconds"] = time.monotonic() - started
+        assert result.returncode == 0, result.stdout[-2000:]
+    figures["engine"] = engine.version()["Version"]
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()}
+
+
 def largest_folders(image: str, count: int = 15) -> list[tuple[str, int]]:
     """The image's largest folders (MB, three levels deep), as `du` inside it sees them."""
     import docker
@@ -209,7 +254,12 @@ def main() -> int:
     results: dict = {"commit": source_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                      "machine": f"{os.cpu_count()} cores, {platform.machine()}", "builds": {}, "starts": {},
                      "migration": {}}
-    sections = set(os.environ.get("BENCH_SECTIONS", "builds,starts,usable,migration,proxy,memory,load,recovery").split(","))
+    sections = set(os.environ.get("BENCH_SECTIONS",
+                                  "builds,starts,usable,migration,proxy,memory,load,recovery,beyond").split(","))
+    if "beyond" in sections:  # first: it needs none of this engine's images, and the others none of its
+        results["beyond"] = beyond_figures()
+        if sections == {"beyond"}:
+            return write_reports(results)
 
     # The debootstrapped base image, as a machine without a registry makes it.
     base_ref = resolve_base_image(settings.base_image, log)
@@ -269,6 +319,10 @@ def main() -> int:
         remove_image("labstack-bench/migrated:bench")
         remove_image(legacy)
 
+    return write_reports(results)
+
+
+def write_reports(results: dict) -> int:
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     (REPORTS / "bench.md").write_text(render(results))
@@ -310,6 +364,12 @@ def render(r: dict) -> str:
     if r.get("recovery"):
         lines += ["", "| app killed (SIGKILL) | back after (s) |", "|---|---|"]
         lines += [f"| {what} | {seconds} |" for what, seconds in r["recovery"].items()]
+    if r.get("beyond"):
+        b = r["beyond"]
+        lines += ["", f"On Docker {b['engine']} with buildx (scripts/start-engine26), cold (only the base image, no build "
+                  f"cache): the graph by `docker buildx bake` {b['bake_seconds']} s, by `build.py build` one after the "
+                  f"other {b['sequential_seconds']} s (bake ÷ sequential {b['bake_over_sequential']}); repo2docker "
+                  f"building a repository on the code-server image {b['repo2docker_seconds']} s."]
     lines += ["", "| migration (cold) | time (s) | copied from mounts (MB) | adds to the commit (MB) |",
               "|---|---|---|---|"]
     for layout, m in r["migration"].items():

@@ -1,7 +1,9 @@
 """Boot a labstack image and probe it through Jupyter: what the image tests share.
 
 Containers use host networking (what works on machines without a bridge) and listen on a free loopback
-port with a token; every wait loop is bounded in count and time.
+port with a token. On an engine on another machine (DOCKER_HOST, a docker context: labstack.engine) they
+run on its default bridge instead, publish Jupyter's port on that machine's address, and are reached
+there. Every wait loop is bounded in count and time.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any, Callable, TypeVar
 import requests
 
 from labstack.containers import TrackedContainer
+from labstack.engine import engine_is_local, published_address
 
 T = TypeVar("T")
 
@@ -62,23 +65,31 @@ class JupyterContainer:
     user: str | None = None
     run_options: dict[str, Any] = field(default_factory=dict)  # more of docker run's: mem_limit, group_add...
     token: str = field(default_factory=lambda: secrets.token_hex(16))
-    port: int = field(default_factory=free_loopback_port)
+    port: int = field(default_factory=free_loopback_port)  # the published one, on an engine elsewhere
+    host: str = field(default_factory=published_address)
     tracked: TrackedContainer | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, ready_timeout: float = 120) -> "JupyterContainer":
-        env = {"JUPYTER_TOKEN": self.token, "JUPYTER_IP": "127.0.0.1", "JUPYTER_PORT": str(self.port)}
-        env.update(self.environment)
         options: dict[str, Any] = {"volumes": self.volumes or {}, "tmpfs": self.tmpfs or {}}
+        if engine_is_local():
+            env = {"JUPYTER_TOKEN": self.token, "JUPYTER_IP": "127.0.0.1", "JUPYTER_PORT": str(self.port)}
+        else:  # the container's own address, behind the token; its port published on the engine's machine
+            env = {"JUPYTER_TOKEN": self.token, "JUPYTER_IP": "0.0.0.0", "JUPYTER_PORT": "8888"}
+            options.update(network_mode="bridge", ports={"8888/tcp": (self.host, None)})
+        env.update(self.environment)
         if self.user:
             options["user"] = self.user
         options.update(self.run_options)
         self.tracked = TrackedContainer(self.image, environment=env,
                                         name=f"labstack-smoke-{uuid.uuid4().hex[:8]}", **options)
         self.tracked.run_detached()
+        if not engine_is_local():
+            self.tracked.container.reload()
+            self.port = int(self.tracked.container.ports["8888/tcp"][0]["HostPort"])
         self.wait_until_ready(ready_timeout)
         return self
 
@@ -90,6 +101,13 @@ class JupyterContainer:
 
         poll_until(ready, timeout, 0.25,
                    lambda: f"Jupyter not ready after {timeout}s:\n{self.tracked.logs()[-3000:]}")
+
+    def free_port(self, preferred: int | None = None) -> int:
+        """A loopback port free where the container's apps listen (this machine's loopback with host
+        networking, the container's own on a bridge): `preferred` if free, as a person would pick."""
+        script = ("import socket\ns = socket.socket()\ntry:\n    s.bind(('127.0.0.1', %d))\n"
+                  "except OSError:\n    s.bind(('127.0.0.1', 0))\nprint(s.getsockname()[1])" % (preferred or 0))
+        return int(self.exec(["python3", "-c", script]).strip())
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -121,7 +139,7 @@ class JupyterContainer:
         import websocket  # websocket-client
 
         headers = [f"Authorization: token {self.token}"] if token else []
-        url = f"ws://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        url = f"ws://{self.host}:{self.port}/{path.lstrip('/')}"
         try:
             ws = websocket.create_connection(url, header=headers, timeout=20)
         except websocket.WebSocketBadStatusException as error:

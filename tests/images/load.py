@@ -89,10 +89,10 @@ def run_load(jupyter: JupyterContainer, proxy_port: int, seconds: float, clients
         try:
             if index % 2:  # a Jupyter terminal: a command whose output can't be the echo of what was typed
                 name = requests.post(jupyter.url("/api/terminals"), headers=auth, timeout=30).json()["name"]
-                ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/terminals/websocket/{name}",
+                ws = websocket.create_connection(f"ws://{jupyter.host}:{jupyter.port}/terminals/websocket/{name}",
                                                  header=[f"Authorization: token {jupyter.token}"], timeout=30)
             else:
-                ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/proxy/{proxy_port}/ws/echo",
+                ws = websocket.create_connection(f"ws://{jupyter.host}:{jupyter.port}/proxy/{proxy_port}/ws/echo",
                                                  header=[f"Authorization: token {jupyter.token}"], timeout=30)
         except Exception as error:  # counted, and the barrier still met
             with lock:

@@ -108,7 +108,7 @@ def send_code(jupyter: JupyterContainer, kernel_id: str, code: str, timeout: flo
 
     import websocket  # websocket-client
 
-    ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/api/kernels/{kernel_id}/channels",
+    ws = websocket.create_connection(f"ws://{jupyter.host}:{jupyter.port}/api/kernels/{kernel_id}/channels",
                                      header=[f"Authorization: token {jupyter.token}"], timeout=timeout)
     msg_id = uuid.uuid4().hex
     ws.send(json.dumps({
@@ -171,7 +171,7 @@ def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30
 
     headers = {"Authorization": f"token {jupyter.token}"}
     name = requests.post(jupyter.url("/api/terminals"), headers=headers, timeout=30).json()["name"]
-    ws = websocket.create_connection(f"ws://127.0.0.1:{jupyter.port}/terminals/websocket/{name}",
+    ws = websocket.create_connection(f"ws://{jupyter.host}:{jupyter.port}/terminals/websocket/{name}",
                                      header=[f"Authorization: token {jupyter.token}"], timeout=timeout)
     try:
         ws.send(json.dumps(["stdin", f"echo BEGIN-$((6*7)); {command}; echo END-$((6*7))\r"]))
@@ -261,10 +261,8 @@ def start_proxy_app(jupyter: JupyterContainer) -> int:
     """tests/images/proxy_app.py running in the container on a loopback port, as the user; its port."""
     from pathlib import Path
 
-    from jupyter_container import free_loopback_port
-
     app = jupyter.put_file(Path(__file__).with_name("proxy_app.py"))
-    port = free_loopback_port()
+    port = jupyter.free_port()
     jupyter.tracked.container.exec_run(["python3", app, str(port)], user="1000", detach=True)
     poll_until(lambda: jupyter.get(f"/proxy/{port}/status/200").status_code == 200, 30, 0.5,
                lambda: "the proxy test app did not start")

@@ -6,7 +6,7 @@ import requests
 from packaging.version import Version
 
 from labstack.containers import TrackedContainer
-from jupyter_container import JupyterContainer, free_loopback_port, poll_until
+from jupyter_container import JupyterContainer, poll_until
 from probes import all_tags, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
 
 
@@ -46,7 +46,7 @@ def test_servers_info_refused_without_token(jupyter):
 
 
 def test_web_server_inside_is_proxied_only_with_token(jupyter):
-    port = 8080 if _port_free(8080) else free_loopback_port()
+    port = jupyter.free_port(8080)
     jupyter.exec(["mkdir", "-p", "/tmp/site"])
     jupyter.exec(["sh", "-c", "echo labstack-proxy-probe > /tmp/site/probe.txt"])
     jupyter.tracked.container.exec_run(
@@ -106,13 +106,6 @@ def test_labels_carry_versions(jupyter, engine):
     assert Version(proxy) >= Version("4.2.0")  # unix_socket and host_allowlist as the config uses them
 
 
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
 def test_base_image_neither_pulled_nor_bootstrapped_is_refused(engine):
     before = all_tags(engine)
     result = build_py("build", "base", "--tag", "never", "--base-image", "labstack-test/no-such-image:1",
@@ -167,8 +160,9 @@ http.server.HTTPServer(("127.0.0.1", PORT), Form).serve_forever()
 def test_a_port_started_from_a_terminal_works_in_the_browser(browser, jupyter, spec):
     from browser import login, visit
 
-    # 8080 as a person would pick, unless taken (with host networking the test containers share one loopback)
-    port = 8080 if _port_free(8080) else free_loopback_port()
+    # 8080 as a person would pick, unless taken (with host networking the test containers share one
+    # loopback; on a bridge, an earlier test's server in this container may hold it)
+    port = jupyter.free_port(8080)
     jupyter.exec(["sh", "-c", f"cat > /tmp/form_app.py <<'EOF'\n{FORM_APP.replace('PORT', str(port))}\nEOF"])
     run_in_terminal(jupyter, "(nohup python3 /tmp/form_app.py > /tmp/form_app.log 2>&1 &)")
     page_visit = visit(browser, jupyter.base_url)
@@ -252,7 +246,7 @@ def test_a_dropped_download_closes_the_apps_connection(jupyter, proxy_app):
 
     request = (f"GET /proxy/{proxy_app}/bytes/{4 << 30} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                f"Authorization: token {jupyter.token}\r\n\r\n").encode()
-    with socket.create_connection(("127.0.0.1", jupyter.port), timeout=30) as sock:
+    with socket.create_connection((jupyter.host, jupyter.port), timeout=30) as sock:
         sock.sendall(request)
         received = 0
         while received < 8 << 20:  # 8 MB of 4 GB, then gone
@@ -301,7 +295,7 @@ def test_a_dropped_upload_closes_the_apps_connection(jupyter, proxy_app):
 
     request = (f"POST /proxy/{proxy_app}/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                f"Authorization: token {jupyter.token}\r\nContent-Length: {4 << 30}\r\n\r\n").encode()
-    with socket.create_connection(("127.0.0.1", jupyter.port), timeout=30) as sock:
+    with socket.create_connection((jupyter.host, jupyter.port), timeout=30) as sock:
         sock.sendall(request)
         for _ in range(8):  # 8 MB of 4 GB, then gone
             sock.sendall(bytes(1 << 20))
@@ -318,7 +312,7 @@ def test_websockets_stream_and_echo_through_the_proxy(jupyter, proxy_app, route)
 
     from probes import websocket_stream_seconds
 
-    url = f"ws://127.0.0.1:{jupyter.port}{route.format(port=proxy_app)}"
+    url = f"ws://{jupyter.host}:{jupyter.port}{route.format(port=proxy_app)}"
     headers = [f"Authorization: token {jupyter.token}"]
     websocket_stream_seconds(f"{url}/ws/stream/{20 << 20}", headers, 20 << 20)
     ws = websocket.create_connection(f"{url}/ws/echo", header=headers, timeout=30)
@@ -337,7 +331,7 @@ def test_keep_alive_connections_survive_a_refusal_and_a_proxied_answer(jupyter, 
     import http.client
     import time
 
-    connection = http.client.HTTPConnection("127.0.0.1", jupyter.port, timeout=30)
+    connection = http.client.HTTPConnection(jupyter.host, jupyter.port, timeout=30)
     try:
         for token in (False, True, True, False):
             headers = {"Authorization": f"token {jupyter.token}"} if token else {}

@@ -24,6 +24,13 @@ def test_bake_chains_combination_through_named_contexts(build_py):
     assert "contexts" not in bake["target"]["base"]
 
 
+def test_bake_file_has_no_network_key_buildx_013_would_refuse(build_py):
+    result = build_py("bake", "code-server", "--network", "host")
+    bake = json.loads(output(result))
+    assert all("network" not in target for target in bake["target"].values())
+    assert "--driver-opt network=host" in result.stderr  # said once, not silently dropped
+
+
 def test_profiles_point_at_registry_tags(build_py):
     values = yaml.safe_load(output(build_py("profiles", "code-server", "rstudio+code-server",
                                      "--registry", "localhost:5000", "--tag", "2026.11")))

@@ -1,0 +1,136 @@
+"""The second engine the bake, remote-engine and repo2docker tests build on: Docker 26 with buildx 0.13,
+started beside the host's by scripts/start-engine26, which writes how to reach it into an env file.
+
+These tests treat it as another machine: they reach it only through DOCKER_HOST and the docker CLI
+(buildx as its plugin), and its containers' published ports at its own address."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from labstack import REPO_ROOT
+
+ENV_FILE = Path(os.environ.get("LABSTACK_ENGINE26_DIR", "/run/labstack-engine26")) / "env"
+# bake's base: no registry answers here, so the debootstrapped bookworm, made on that engine
+BASE_IMAGE = "labstack/debian:bookworm-debootstrap"
+
+
+MISSING = f"no Docker 26 engine answers ({ENV_FILE} is missing): start one with scripts/start-engine26"
+
+
+def engine26_env() -> dict[str, str]:
+    """This process's environment pointed at the Docker 26 engine; a skip (a failure where CI requires
+    it) when none was started."""
+    if not ENV_FILE.is_file():
+        if os.environ.get("LABSTACK_REQUIRE_E2E") == "1":
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    return pointed_env()
+
+
+def pointed_env() -> dict[str, str]:
+    env = dict(os.environ, **dict(re.findall(r"^export (\w+)=(\S+)$", ENV_FILE.read_text(), re.M)))
+    # The host engine's habit (--network host for RUN steps) is not the other machine's: its builds use
+    # its default bridge, as bake's (which has no network key in buildx 0.13) do.
+    env.pop("LABSTACK_NETWORK", None)
+    env.pop("DOCKER_CONTEXT", None)
+    return env
+
+
+def engine26_client(env: dict[str, str]) -> docker.DockerClient:
+    return docker.DockerClient(base_url=env["DOCKER_HOST"], timeout=600)
+
+
+def run(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    """A command against that engine; its output also goes to this test's stderr as it comes, since
+    builds take minutes."""
+    process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, errors="replace")
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            sys.stderr.write(line)
+        process.wait(timeout=timeout)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return subprocess.CompletedProcess(cmd, process.returncode, "".join(lines), "")
+
+
+def docker_cli() -> str:
+    """A docker client: Debian's, or any on PATH; buildx comes from the engine's DOCKER_CONFIG."""
+    return "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else "docker"
+
+
+# The graph's four images; rstudio without RStudio Server, which is in no registry reachable here.
+SPECS = ["base", "code-server", "rstudio", "rstudio+code-server"]
+
+
+def build_py(*args: str, env: dict, timeout: float = 3600) -> subprocess.CompletedProcess:
+    return run([sys.executable, str(REPO_ROOT / "build.py"), *args], env, timeout)
+
+
+def ensure_base_image(env: dict) -> None:
+    """The bookworm base on that engine, made there as on any machine without a registry."""
+    try:
+        engine26_client(env).images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        made = build_py("bootstrap", env=env, timeout=900)
+        assert made.returncode == 0, made.stdout[-2000:]
+
+
+def bake(env: dict, tag: str, folder: Path) -> tuple[dict[str, str], float]:
+    """`build.py bake` of the whole graph, built by `docker buildx bake`: ({spec: ref}, seconds of the bake)."""
+    import json
+    import time
+
+    bake_file = folder / "labstack.bake.json"
+    written = build_py("bake", *SPECS, "--tag", tag, "--without-rstudio", "--base-image", BASE_IMAGE,
+                       "-o", str(bake_file), env=env)
+    assert written.returncode == 0, written.stdout[-2000:]
+    started = time.monotonic()
+    result = run([docker_cli(), "buildx", "bake", "--progress", "plain", "-f", str(bake_file)], env, 5400)
+    seconds = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-3000:]
+    targets = json.loads(bake_file.read_text())["target"]
+    return {spec: targets[spec.replace("+", "-")]["tags"][0] for spec in SPECS}, seconds
+
+
+def write_user_repo(repo: Path) -> Path:
+    """A user's repository as Binder sees them: a notebook, requirements.txt, apt.txt with a comment."""
+    import json
+
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "probe", "metadata": {},
+                           "outputs": [], "source": ["from tabulate import tabulate\n", "print(tabulate([[1, 2]]))"]}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    repo.mkdir(parents=True)
+    (repo / "analysis.ipynb").write_text(json.dumps(notebook))
+    (repo / "requirements.txt").write_text("tabulate==0.9.0\n")
+    (repo / "apt.txt").write_text("# the banner of the talk\nfiglet\n")
+    return repo
+
+
+def repo2docker_build(env: dict, repo: Path, image_name: str, folder: Path) -> subprocess.CompletedProcess:
+    """The real repo2docker builds repo (its binder/Dockerfile) as BinderHub asks it: user jovyan, uid 1000
+    (run as root, repo2docker would take uid 0 and refuse). Behind a TLS-intercepting proxy the RUN steps
+    need the CA bundle: a BuildKit secret, handed to its `docker buildx build` through its configuration."""
+    import shutil
+
+    repo2docker = shutil.which("jupyter-repo2docker")
+    assert repo2docker, "jupyter-repo2docker is not installed (pip install -r requirements-dev.txt)"
+    config = folder / "repo2docker_config.py"
+    ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+    config.write_text(f"c.DockerEngine.extra_buildx_build_args = ['--secret', 'id=ca_bundle,src={ca_bundle}']\n"
+                      if os.path.isfile(ca_bundle) else "")
+    return run([repo2docker, "--no-run", "--user-id", "1000", "--user-name", "jovyan", "--image-name", image_name,
+                "--config", str(config), str(repo)], env, 1800)

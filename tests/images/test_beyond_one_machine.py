@@ -1,0 +1,192 @@
+"""Beyond one machine, on a second engine (Docker 26 + buildx 0.13, scripts/start-engine26) reached as
+another machine would be (DOCKER_HOST, and its containers' ports at its own address):
+
+- the file `build.py bake` writes, built by `docker buildx bake`, and the image tests run on its images;
+- `build.py build` and `build.py test` against that engine;
+- `build.py binder`: a repository built by the real repo2docker on a labstack image, and run the way
+  repo2docker runs what it built.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+
+import pytest
+import requests
+
+from jupyter_container import answers, poll_until
+from engine26 import (BASE_IMAGE, bake, build_py, docker_cli, engine26_client, engine26_env,
+                      ensure_base_image, repo2docker_build, run, write_user_repo)
+from labstack import REPO_ROOT
+from labstack.layers import pinned
+
+BAKE_TAG = "bake"
+FIGURES = REPO_ROOT / "reports" / "beyond-one-machine.json"  # the timings of the last run, for the README
+
+
+def record(name: str, seconds: float) -> None:
+    figures = json.loads(FIGURES.read_text()) if FIGURES.is_file() else {}
+    figures[name] = round(seconds, 1)
+    FIGURES.parent.mkdir(exist_ok=True)
+    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+@pytest.fixture(scope="module")
+def env26():
+    env = engine26_env()
+    ensure_base_image(env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def baked(env26, tmp_path_factory):
+    """The bake file for the whole graph, built by buildx on the Docker 26 engine: {spec: ref}."""
+    refs, seconds = bake(env26, BAKE_TAG, tmp_path_factory.mktemp("bake"))
+    record("bake_seconds", seconds)
+    return refs
+
+
+def test_bake_builds_every_image_of_the_graph_with_its_pins(baked, env26):
+    """Labels measured from the built images: each layer's pinned versions, as `build.py build` labels them."""
+    engine = engine26_client(env26)
+    expected = {
+        "base": {"io.labstack.jupyterlab.version": pinned("base")["JUPYTERLAB_VERSION"],
+                 "io.labstack.jupyter-server-proxy.version": pinned("base")["JUPYTER_SERVER_PROXY_VERSION"]},
+        "code-server": {"io.labstack.code-server.version": pinned("code-server")["CODE_SERVER_VERSION"]},
+        # without RStudio Server (out of reach here): the label says so
+        "rstudio": {"io.labstack.rstudio-server.version": "none"},
+    }
+    for spec, ref in baked.items():
+        labels = engine.images.get(ref).labels
+        for layer in {"base", *spec.split("+")}:
+            for key, value in expected[layer].items():
+                assert labels.get(key) == value, (ref, key, labels.get(key))
+    # rstudio+code-server is code-server's layer on top of the rstudio image: its layers start with rstudio's
+    combined = engine.images.get(baked["rstudio+code-server"]).attrs["RootFS"]["Layers"]
+    rstudio = engine.images.get(baked["rstudio"]).attrs["RootFS"]["Layers"]
+    assert combined[:len(rstudio)] == rstudio and len(combined) > len(rstudio)
+
+
+def test_the_image_tests_pass_on_the_baked_images(baked, env26):
+    """jupyter/docker-stacks' way: the tests take image references. Every layer's tests run on every baked
+    image that contains the layer, booted on the Docker 26 engine and probed from here."""
+    files = [str(REPO_ROOT / "tests" / "images" / f"test_{layer}.py") for layer in ("base", "code_server", "rstudio")]
+    images = [arg for spec, ref in baked.items() for arg in ("--image", f"{spec}={ref}")]
+    extra = os.environ.get("LABSTACK_BAKE_TESTS", "")  # e.g. "-k not browser" by hand
+    result = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *files, *images,
+                  *extra.split()], env26, 5400)
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_build_py_builds_and_tests_on_an_engine_elsewhere(baked, env26, tmp_path):
+    """`build.py build` given the engine as a docker context, `build.py test` given it as DOCKER_HOST:
+    built there, booted there, probed from here at its address. (After the bake, the same BuildKit holds
+    the layers: this build is the bake's cache, as a second run on a shared builder would be.)"""
+    config = tmp_path / "docker-config"
+    shutil.copytree(env26["DOCKER_CONFIG"], config, symlinks=True)  # buildx, as a CLI plugin
+    with_context = {k: v for k, v in env26.items() if k != "DOCKER_HOST"}
+    with_context.update(DOCKER_CONFIG=str(config), DOCKER_CONTEXT="engine26")
+    created = run([docker_cli(), "context", "create", "engine26", "--docker", f"host={env26['DOCKER_HOST']}"],
+                  with_context, 60)
+    assert created.returncode == 0, created.stdout
+    built = build_py("build", "base", "--tag", "remote", "--base-image", BASE_IMAGE, env=with_context, timeout=1800)
+    assert built.returncode == 0, built.stdout[-2000:]
+    assert engine26_client(env26).images.get("labstack/base:remote")
+    tested = build_py("test", "base", "--tag", "remote", "--base-image", BASE_IMAGE, "--pytest-args",
+                      "-p", "no:cacheprovider", "-q", env=env26, timeout=1800)
+    assert tested.returncode == 0, tested.stdout[-3000:]
+    assert " passed" in tested.stdout and " failed" not in tested.stdout
+
+
+@pytest.fixture
+def user_repo(tmp_path):
+    return write_user_repo(tmp_path / "analysis")
+
+
+def test_binder_refuses_bad_input_in_one_line(user_repo, env26):
+    for args, words in [(["binder", "code-server", "--repo", str(user_repo / "missing")], "no repository at"),
+                        (["binder", "no-such-image", "--repo", str(user_repo)], "unknown image"),
+                        (["binder", "mig", "--repo", str(user_repo)], "built from a container")]:
+        result = build_py(*args, env=env26, timeout=60)
+        assert result.returncode == 2 and words in result.stdout, result.stdout
+        assert len([line for line in result.stdout.splitlines() if line.strip()]) == 1, result.stdout
+    assert not (user_repo / "binder").exists()
+    first = build_py("binder", "code-server", "--repo", str(user_repo), env=env26, timeout=60)
+    assert first.returncode == 0, first.stdout
+    (user_repo / "binder" / "Dockerfile").write_text("FROM mine\n")
+    again = build_py("binder", "code-server", "--repo", str(user_repo), env=env26, timeout=60)
+    assert again.returncode == 2 and "--force" in again.stdout, again.stdout
+    assert (user_repo / "binder" / "Dockerfile").read_text() == "FROM mine\n"  # the user's file, untouched
+    forced = build_py("binder", "code-server", "--repo", str(user_repo), "--force", env=env26, timeout=60)
+    assert forced.returncode == 0 and "FROM labstack/code-server:" in (user_repo / "binder" / "Dockerfile").read_text()
+
+
+def test_repo2docker_builds_a_repository_on_a_labstack_image_and_runs_it_as_it_does(
+        baked, env26, user_repo, tmp_path, monkeypatch):
+    written = build_py("binder", "code-server", "--tag", BAKE_TAG, "--repo", str(user_repo), env=env26, timeout=60)
+    assert written.returncode == 0, written.stdout
+    assert (user_repo / "binder" / "Dockerfile").read_text().startswith("# Written by labstack")
+
+    image_name = f"labstack-binder-test:{os.getpid()}"
+    engine = engine26_client(env26)
+    started = time.monotonic()
+    built = repo2docker_build(env26, user_repo, image_name, tmp_path)
+    record("repo2docker_seconds", time.monotonic() - started)
+    assert built.returncode == 0, built.stdout[-3000:]
+    try:
+        _run_as_repo2docker_does(image_name, env26, monkeypatch)
+    finally:
+        engine.images.remove(image_name, force=True)
+
+
+def _run_as_repo2docker_does(image_name: str, env26: dict, monkeypatch) -> None:
+    """repo2docker's own start_container: `jupyter notebook --ip=0.0.0.0 --port=8888`, the port published."""
+    import secrets
+
+    from repo2docker.app import Repo2Docker
+
+    from jupyter_container import free_loopback_port
+
+    for key in ("DOCKER_HOST", "DOCKER_CONFIG"):
+        monkeypatch.setenv(key, env26[key])
+    address, port, token = env26["LABSTACK_ENGINE_ADDRESS"], free_loopback_port(), secrets.token_hex(16)
+    app = Repo2Docker(output_image_spec=image_name)
+    app.ports = {"8888/tcp": (address, port)}
+    app.environment = [f"JUPYTER_TOKEN={token}"]
+    app.start_container()
+    engine = engine26_client(env26)
+    (container,) = engine.containers.list(all=True, filters={"ancestor": image_name})
+    try:
+        command = container.attrs["Config"]["Cmd"]
+        assert command[:2] == ["jupyter", "notebook"] and "--ip=0.0.0.0" in command, command
+        headers = {"Authorization": f"token {token}"}
+        base = f"http://{address}:{port}"
+        poll_until(lambda: answers(f"{base}/api", headers=headers, timeout=2), 120, 0.5,
+                   lambda: f"not ready:\n{container.logs().decode(errors='replace')[-3000:]}")
+        assert requests.get(f"{base}/lab", headers=headers, timeout=30).status_code == 200
+        assert requests.get(f"{base}/lab", timeout=30, allow_redirects=False).status_code in (302, 403)
+        vscode = poll_until(lambda: answers(f"{base}/vscode/", headers=headers, timeout=10), 120, 1,
+                            lambda: "/vscode/ did not answer 200")
+        assert "vscode" in vscode.text.lower() or "workbench" in vscode.text.lower()
+        # the repository's files, in the home, the user's
+        listed = requests.get(f"{base}/api/contents/", headers=headers, timeout=30).json()["content"]
+        assert {"analysis.ipynb", "requirements.txt", "apt.txt"} <= {item["name"] for item in listed}
+
+        def inside(*cmd: str) -> str:
+            result = container.exec_run(list(cmd))
+            assert result.exit_code == 0, (cmd, result.output.decode(errors="replace"))
+            return result.output.decode(errors="replace")
+
+        assert inside("id", "-un").strip() == "jovyan" and inside("id", "-u").strip() == "1000"
+        assert inside("stat", "-c", "%U", "/home/jovyan/analysis.ipynb").strip() == "jovyan"
+        # requirements.txt in the Jupyter environment the kernels use; apt.txt's package on PATH
+        assert "/opt/jupyter/" in inside("python", "-c", "import tabulate; print(tabulate.__file__)")
+        assert "|" in inside("figlet", "ok") or "_" in inside("figlet", "ok")
+        # the notebook runs: nbconvert executes it with the image's kernel
+        executed = inside("jupyter", "nbconvert", "--to", "notebook", "--execute", "--stdout", "analysis.ipynb")
+        assert "-  -" in executed and "1  2" in executed, executed[-2000:]
+    finally:
+        container.remove(force=True)
