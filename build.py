@@ -47,8 +47,9 @@ def cmd_test(args: argparse.Namespace, graph) -> int:
 
 def cmd_run(args: argparse.Namespace, graph) -> int:
     from labstack.builder import build_spec
-    from labstack.run import serve
+    from labstack.run import check_local_engine, serve
 
+    check_local_engine()  # before building anything
     built = build_spec(args.spec, build_settings(args, graph), log, graph)
     return serve(built[-1].tags[0], args.port, log)
 

@@ -12,9 +12,16 @@ import docker.errors
 import requests
 
 from . import LabstackError
-from .engine import Log, client
+from .engine import Log, client, engine_host, engine_is_local
 from .containers import LABEL  # so `make clean` finds it too
 READY_SECONDS = 180
+
+
+def check_local_engine() -> None:
+    """`run` publishes on this machine's loopback and waits for it there: an engine elsewhere can't."""
+    if not engine_is_local():
+        raise LabstackError(f"build.py run serves on this machine's loopback, and the engine is elsewhere "
+                            f"({engine_host()}): run it on that machine, or use build.py test there")
 
 
 def serve(image: str, port: int, log: Log, out=print) -> int:

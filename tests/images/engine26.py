@@ -20,6 +20,7 @@ from labstack import REPO_ROOT
 ENV_FILE = Path(os.environ.get("LABSTACK_ENGINE26_DIR", "/run/labstack-engine26")) / "env"
 # bake's base: no registry answers here, so the debootstrapped bookworm, made on that engine
 BASE_IMAGE = "labstack/debian:bookworm-debootstrap"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # this host's, handed to builds as the ca_bundle secret
 
 
 MISSING = f"no Docker 26 engine answers ({ENV_FILE} is missing): start one with scripts/start-engine26"
@@ -120,7 +121,8 @@ def write_user_repo(repo: Path) -> Path:
     return repo
 
 
-def repo2docker_build(env: dict, repo: Path, image_name: str, folder: Path) -> subprocess.CompletedProcess:
+def repo2docker_build(env: dict, repo: Path, image_name: str, folder: Path,
+                      ca_bundle: str = CA_BUNDLE) -> subprocess.CompletedProcess:
     """The real repo2docker builds repo (its binder/Dockerfile) as BinderHub asks it: user jovyan, uid 1000
     (run as root, repo2docker would take uid 0 and refuse). Behind a TLS-intercepting proxy the RUN steps
     need the CA bundle: a BuildKit secret, handed to its `docker buildx build` through its configuration."""
@@ -129,7 +131,6 @@ def repo2docker_build(env: dict, repo: Path, image_name: str, folder: Path) -> s
     repo2docker = shutil.which("jupyter-repo2docker")
     assert repo2docker, "jupyter-repo2docker is not installed (pip install -r requirements-dev.txt)"
     config = folder / "repo2docker_config.py"
-    ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
     config.write_text(f"c.DockerEngine.extra_buildx_build_args = ['--secret', 'id=ca_bundle,src={ca_bundle}']\n"
                       if os.path.isfile(ca_bundle) else "")
     return run([repo2docker, "--no-run", "--user-id", "1000", "--user-name", "jovyan", "--image-name", image_name,

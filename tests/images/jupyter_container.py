@@ -73,6 +73,11 @@ class JupyterContainer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def listen_port(self) -> int:
+        """Jupyter's own port inside the container (published as `port` on an engine elsewhere)."""
+        return self.port if engine_is_local() else 8888
+
     def start(self, ready_timeout: float = 120) -> "JupyterContainer":
         options: dict[str, Any] = {"volumes": self.volumes or {}, "tmpfs": self.tmpfs or {}}
         if engine_is_local():

@@ -9,15 +9,17 @@ from labstack.engine import client
 from labstack.rootfs import stream
 
 
-def find_in_image(ref: str, needles: list[str], paths: list[str]) -> list[str]:
+def find_in_image(ref: str, needles: list[str], paths: list[str], engine=None) -> list[str]:
     """Where any needle occurs (file contents, every layer, unpacked; the image config) or any of the
-    absolute paths exists as a file in any layer: one line each. Empty means none was found."""
+    absolute paths exists as a file in any layer: one line each. Empty means none was found.
+    `engine`: a docker client for another engine than labstack's own."""
+    engine = engine or client()
     found = []
     wanted = {path.lstrip("/") for path in paths}
     encoded = [needle.encode() for needle in needles]
-    config = json.dumps(client().images.get(ref).attrs)
+    config = json.dumps(engine.images.get(ref).attrs)
     found += [f"image config: {needle}" for needle in needles if needle in config]
-    with stream(client().images.get(ref).save(named=False)) as saved:
+    with stream(engine.images.get(ref).save(named=False)) as saved:
         for entry in saved:
             if not entry.isfile():
                 continue

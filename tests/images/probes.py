@@ -88,6 +88,12 @@ def listening_sockets(jupyter: JupyterContainer) -> list[dict]:
 LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
 
 
+def app_sockets(jupyter: JupyterContainer) -> list[dict]:
+    """The container's TCP listeners but Jupyter's own server port, whose address the test chose
+    (loopback with host networking, the container's own on a bridge, behind the token either way)."""
+    return [s for s in listening_sockets(jupyter) if s["port"] != jupyter.listen_port]
+
+
 def assert_home_belongs_to(jupyter: JupyterContainer, user: str = "jovyan") -> None:
     """Nothing in the image's home may belong to another user (root-owned files break Jupyter)."""
     others = jupyter.exec(["find", "/home/" + user, "!", "-user", user], user="root").strip()

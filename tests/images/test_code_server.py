@@ -6,7 +6,7 @@ import pytest
 
 from jupyter_container import JupyterContainer
 from vsix import make_vsix
-from probes import CRASH_PROBES, LOOPBACK_HEX, assert_home_belongs_to, assert_refused, listening_sockets, process_uids, servers_info_names
+from probes import CRASH_PROBES, LOOPBACK_HEX, app_sockets, assert_home_belongs_to, assert_refused, listening_sockets, process_uids, servers_info_names
 
 EXTENSION_ID = "labstack-test.probe"
 WORKBENCH_MARKER = CRASH_PROBES["vscode"][1]
@@ -64,9 +64,8 @@ def test_vscode_without_token_never_serves_the_workbench(jupyter, workbench):
 
 def test_code_server_runs_as_jovyan_on_a_unix_socket(jupyter, workbench):
     assert process_uids(jupyter, "/opt/code-server/") == {1000}
-    sockets = listening_sockets(jupyter)
-    assert {s["port"] for s in sockets} == {jupyter.port}, sockets
-    assert all(s["address"] in LOOPBACK_HEX for s in sockets), sockets
+    assert {s["port"] for s in listening_sockets(jupyter)} == {jupyter.listen_port}
+    assert app_sockets(jupyter) == []  # code-server on its unix socket: no TCP listener but Jupyter's
     command = jupyter.exec(["ps", "-eo", "args="])
     assert "--socket" in command and "--auth none" in command
 
@@ -143,7 +142,7 @@ def test_code_server_never_listens_off_loopback(code_server_image, environment):
         jupyter.exec(["sh", "-c", "mkdir -p ~/.config/code-server && "
                                   "printf 'bind-addr: 0.0.0.0:8080\\nauth: none\\ncert: false\\n' > ~/.config/code-server/config.yaml"])
         assert WORKBENCH_MARKER in jupyter.wait_for("/vscode/", timeout=120).text
-        sockets = listening_sockets(jupyter)
+        sockets = app_sockets(jupyter)
         assert all(s["address"] in LOOPBACK_HEX for s in sockets), sockets
         code_server = [s for s in sockets if "out/node/entry" in s["cmd"]]
         assert bool(code_server) == bool(environment), sockets  # TCP only where the environment asked for it

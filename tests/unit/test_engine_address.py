@@ -63,3 +63,9 @@ def test_an_unknown_context_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("DOCKER_CONTEXT", "nowhere")
     with pytest.raises(LabstackError, match="docker context 'nowhere' does not exist"):
         engine_host()
+
+
+def test_run_refuses_an_engine_elsewhere_before_building(build_py):
+    result = build_py("run", "code-server", env_extra={"DOCKER_HOST": "tcp://10.0.0.9:2375"})
+    assert result.returncode == 2 and "engine is elsewhere (tcp://10.0.0.9:2375)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
