@@ -16,7 +16,12 @@ def registry(tmp_path_factory):
     service.stop()
 
 
-def test_push_then_pull_and_boot(registry, image, engine):
+MANIFEST_TYPES = ", ".join(["application/vnd.docker.distribution.manifest.v2+json",
+                            "application/vnd.docker.distribution.manifest.list.v2+json",
+                            "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"])
+
+
+def test_push_then_pull_and_boot(registry, image, engine, tmp_path):
     image("base")  # built (or cached) under the smoke tag
     naming = Naming.from_environment(registry=registry, tag="smoke")
     built = build_py("build", "base", "--registry", registry, "--tag", "smoke", "--network", "host")
@@ -37,6 +42,12 @@ def test_push_then_pull_and_boot(registry, image, engine):
         with JupyterContainer(ref) as jupyter:
             assert jupyter.get("/lab").status_code == 200
             assert jupyter.exec(["id", "-u"]).strip() == "1000"
+        # pushed and pulled: `build.py binder` writes FROM by the digest the registry serves, not the tag
+        written = build_py("binder", "base", "--registry", registry, "--tag", "smoke", "--repo", str(tmp_path))
+        assert written.returncode == 0, written.stderr
+        digest = requests.get(f"http://{registry}/v2/labstack/base/manifests/smoke", timeout=10,
+                              headers={"Accept": MANIFEST_TYPES}).headers["Docker-Content-Digest"]
+        assert f"FROM {registry}/labstack/base@{digest}\n" in (tmp_path / "binder" / "Dockerfile").read_text()
     finally:
         for tag in naming.tags("base"):
             remove_image(tag)
