@@ -127,6 +127,7 @@ def cmd_binder(args: argparse.Namespace, graph) -> int:
     naming = Naming.from_environment(args.registry, args.owner, args.tag)
     ref = naming.tags(graph.plan(args.spec)[-1].image)[0]  # an unknown name stops here
     repo = BinderRepo.find(args.repo)
+    repo.dockerfile(args.force)  # refused before the engine is asked anything
     digest = repo_digest(ref)
     if digest is None:
         log(f"labstack: {ref} has no registry digest here (not pushed or pulled): FROM it by tag; "

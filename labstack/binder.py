@@ -34,6 +34,13 @@ class BinderRepo:
             raise LabstackError(f"{root} has both .binder/ and binder/: repo2docker accepts one")
         return cls(root, present[0] if present else root / "binder")
 
+    def dockerfile(self, force: bool) -> Path:
+        """Where the Dockerfile goes; refused when one is there already and not `force`."""
+        target = self.folder / "Dockerfile"
+        if target.exists() and not force:
+            raise LabstackError(f"{target} exists: pass --force to replace it")
+        return target
+
     def config_file(self, name: str) -> str | None:
         """The file's path relative to the repository, where repo2docker would read it, if present."""
         if self.folder.is_dir() and any(p.name != "Dockerfile" for p in self.folder.iterdir()):
@@ -93,9 +100,7 @@ def render_dockerfile(base_ref: str, source: str, repo: BinderRepo) -> str:
 
 
 def write_dockerfile(repo: BinderRepo, text: str, force: bool) -> Path:
-    target = repo.folder / "Dockerfile"
-    if target.exists() and not force:
-        raise LabstackError(f"{target} exists: pass --force to replace it")
+    target = repo.dockerfile(force)
     repo.folder.mkdir(exist_ok=True)
     target.write_text(text)
     return target

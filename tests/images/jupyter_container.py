@@ -67,20 +67,18 @@ class JupyterContainer:
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     port: int = field(default_factory=free_loopback_port)  # the published one, on an engine elsewhere
     host: str = field(default_factory=published_address)
+    listen_port: int = field(init=False, default=0)  # Jupyter's own, inside the container; set by start()
     tracked: TrackedContainer | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def listen_port(self) -> int:
-        """Jupyter's own port inside the container (published as `port` on an engine elsewhere)."""
-        return self.port if engine_is_local() else 8888
-
     def start(self, ready_timeout: float = 120) -> "JupyterContainer":
         options: dict[str, Any] = {"volumes": self.volumes or {}, "tmpfs": self.tmpfs or {}}
-        if engine_is_local():
+        local = engine_is_local()
+        self.listen_port = self.port if local else 8888
+        if local:
             env = {"JUPYTER_TOKEN": self.token, "JUPYTER_IP": "127.0.0.1", "JUPYTER_PORT": str(self.port)}
         else:  # the container's own address, behind the token; its port published on the engine's machine
             env = {"JUPYTER_TOKEN": self.token, "JUPYTER_IP": "0.0.0.0", "JUPYTER_PORT": "8888"}
@@ -92,7 +90,7 @@ class JupyterContainer:
         self.tracked = TrackedContainer(self.image, environment=env,
                                         name=f"labstack-smoke-{uuid.uuid4().hex[:8]}", **options)
         self.tracked.run_detached()
-        if not engine_is_local():
+        if not local:
             self.tracked.container.reload()
             self.port = int(self.tracked.container.ports["8888/tcp"][0]["HostPort"])
         self.wait_until_ready(ready_timeout)

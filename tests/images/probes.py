@@ -88,10 +88,11 @@ def listening_sockets(jupyter: JupyterContainer) -> list[dict]:
 LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
 
 
-def app_sockets(jupyter: JupyterContainer) -> list[dict]:
-    """The container's TCP listeners but Jupyter's own server port, whose address the test chose
-    (loopback with host networking, the container's own on a bridge, behind the token either way)."""
-    return [s for s in listening_sockets(jupyter) if s["port"] != jupyter.listen_port]
+def app_sockets(jupyter: JupyterContainer, sockets: list[dict] | None = None) -> list[dict]:
+    """The container's TCP listeners (`sockets`, when already read) but Jupyter's own server port, whose
+    address the test chose (loopback with host networking, the container's own on a bridge, behind the
+    token either way)."""
+    return [s for s in (listening_sockets(jupyter) if sockets is None else sockets) if s["port"] != jupyter.listen_port]
 
 
 def assert_home_belongs_to(jupyter: JupyterContainer, user: str = "jovyan") -> None:

@@ -22,7 +22,10 @@ from jupyter_container import answers, poll_until
 from engine26 import (BASE_IMAGE, CA_BUNDLE, SPECS, bake, build_py, docker_cli, engine26_client, engine26_env,
                       ensure_base_image, repo2docker_build, run, write_user_repo)
 from labstack import REPO_ROOT
+from conftest import GRAPH
 from labstack.layers import pinned
+from labstack.testplan import layers_of
+from labstack.testplan import test_module as module_of_layer  # not a test: pytest would collect the name
 from layers_scan import find_in_image
 
 BAKE_TAG = "bake"
@@ -77,7 +80,8 @@ def test_the_image_tests_pass_on_the_baked_images(baked, env26):
     Docker 26 engine and probed from here. By default on rstudio+code-server, which holds every layer, so
     each layer's tests run once on a baked image; LABSTACK_BAKE_TEST_IMAGES=all runs them on all four."""
     chosen = SPECS if os.environ.get("LABSTACK_BAKE_TEST_IMAGES") == "all" else ["rstudio+code-server"]
-    files = [str(REPO_ROOT / "tests" / "images" / f"test_{layer}.py") for layer in ("base", "code_server", "rstudio")]
+    # every layer's test module, found as `build.py test` finds them
+    files = list(dict.fromkeys(str(module_of_layer(layer)) for spec in chosen for layer in layers_of(GRAPH, spec)))
     images = [arg for spec in chosen for arg in ("--image", f"{spec}={baked[spec]}")]
     result = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *files, *images], env26, 5400)
     assert result.returncode == 0, result.stdout[-4000:]
@@ -110,24 +114,6 @@ def test_build_py_builds_and_tests_on_an_engine_elsewhere(baked, env26, tmp_path
 @pytest.fixture
 def user_repo(tmp_path):
     return write_user_repo(tmp_path / "analysis")
-
-
-def test_binder_refuses_bad_input_in_one_line(user_repo, env26):
-    for args, words in [(["binder", "code-server", "--repo", str(user_repo / "missing")], "no repository at"),
-                        (["binder", "no-such-image", "--repo", str(user_repo)], "unknown image"),
-                        (["binder", "mig", "--repo", str(user_repo)], "built from a container")]:
-        result = build_py(*args, env=env26, timeout=60)
-        assert result.returncode == 2 and words in result.stdout, result.stdout
-        assert len([line for line in result.stdout.splitlines() if line.strip()]) == 1, result.stdout
-    assert not (user_repo / "binder").exists()
-    first = build_py("binder", "code-server", "--repo", str(user_repo), env=env26, timeout=60)
-    assert first.returncode == 0, first.stdout
-    (user_repo / "binder" / "Dockerfile").write_text("FROM mine\n")
-    again = build_py("binder", "code-server", "--repo", str(user_repo), env=env26, timeout=60)
-    assert again.returncode == 2 and "--force" in again.stdout, again.stdout
-    assert (user_repo / "binder" / "Dockerfile").read_text() == "FROM mine\n"  # the user's file, untouched
-    forced = build_py("binder", "code-server", "--repo", str(user_repo), "--force", env=env26, timeout=60)
-    assert forced.returncode == 0 and "FROM labstack/code-server:" in (user_repo / "binder" / "Dockerfile").read_text()
 
 
 def test_repo2docker_builds_a_repository_on_a_labstack_image_and_runs_it_as_it_does(

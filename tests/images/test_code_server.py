@@ -64,8 +64,9 @@ def test_vscode_without_token_never_serves_the_workbench(jupyter, workbench):
 
 def test_code_server_runs_as_jovyan_on_a_unix_socket(jupyter, workbench):
     assert process_uids(jupyter, "/opt/code-server/") == {1000}
-    assert {s["port"] for s in listening_sockets(jupyter)} == {jupyter.listen_port}
-    assert app_sockets(jupyter) == []  # code-server on its unix socket: no TCP listener but Jupyter's
+    sockets = listening_sockets(jupyter)
+    assert {s["port"] for s in sockets} == {jupyter.listen_port}, sockets
+    assert app_sockets(jupyter, sockets) == []  # code-server on its unix socket: no TCP listener but Jupyter's
     command = jupyter.exec(["ps", "-eo", "args="])
     assert "--socket" in command and "--auth none" in command
 

@@ -79,8 +79,9 @@ def test_rstudio_serves_its_page(jupyter, has_rserver, engine):
 
 
 def test_apps_listen_on_loopback_only(jupyter, shiny_page):
-    assert jupyter.listen_port in {s["port"] for s in listening_sockets(jupyter)}
-    sockets = app_sockets(jupyter)
+    every = listening_sockets(jupyter)
+    assert jupyter.listen_port in {s["port"] for s in every}
+    sockets = app_sockets(jupyter, every)
     assert sockets and all(s["address"] in LOOPBACK_HEX for s in sockets), sockets
     assert process_uids(jupyter, "shiny-server") == {1000}
 

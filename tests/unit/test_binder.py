@@ -70,6 +70,16 @@ def test_bad_input_is_one_line_and_exit_2(build_py, tmp_path):
     assert not (tmp_path / "binder").exists()
 
 
+def test_a_dockerfile_already_there_is_kept_unless_forced(build_py, tmp_path):
+    assert build_py("binder", "code-server", "--repo", str(tmp_path)).returncode == 0
+    (tmp_path / "binder" / "Dockerfile").write_text("FROM mine\n")
+    again = build_py("binder", "code-server", "--repo", str(tmp_path))
+    assert again.returncode == 2 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "binder" / "Dockerfile").read_text() == "FROM mine\n"  # the user's file, untouched
+    forced = build_py("binder", "code-server", "--repo", str(tmp_path), "--force")
+    assert forced.returncode == 0 and "FROM labstack/code-server:" in (tmp_path / "binder" / "Dockerfile").read_text()
+
+
 def test_with_no_engine_it_writes_from_the_tag_and_says_so(build_py, tmp_path):
     result = build_py("binder", "code-server", "--repo", str(tmp_path), "--registry", "r.example.org", "--tag", "2026.11")
     assert result.returncode == 0, result.stderr
