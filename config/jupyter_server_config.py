@@ -11,9 +11,10 @@ import labstack_proxy
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
 # labstack's changes to jupyter-server-proxy (images/base/labstack_proxy.py): proxied responses stream,
-# crashed apps are started again. It raises SystemExit (not an Exception, which traitlets would log and
+# crashed apps are started again, other users' pages can't drive this server (it sets the hub's
+# websocket authentication in c, with its reason). It raises SystemExit (not an Exception, which traitlets would log and
 # skip along with the rest of this file) with one line if that library is not what it was written for.
-labstack_proxy.install()
+labstack_proxy.install(c)
 
 # Proxied apps must only be reached through Jupyter, never directly: only loopback hosts may be
 # targets of /proxy/<host>:<port>/, which also stops the proxy being used to scan the cluster.

@@ -23,6 +23,17 @@ version or lacks what this module relies on, so an upgrade can never silently un
   again with the same readiness wait as its first start. A restart loop is bounded: an app that had
   to be restarted RESTART_LIMIT times within RESTART_WINDOW seconds answers 503 until the window
   passes (its output, above in the Jupyter log, says why).
+- One user's pages never drive another's server (install(c)). On a hub with one domain every user's
+  server shares one browser origin, and with sharing on (or an admin looking at a student's page) a
+  page one user serves on /proxy/<port>/ runs in another's browser with that origin: upstream lets it
+  open the other user's terminals and kernels by websocket, POST to and read their proxied apps (it
+  skips the XSRF check on every proxied route), set cookies for the whole domain and register a
+  service worker for it. Four rules close that, each with its reason at the code (see OWN_PAGES):
+  Jupyter's own websockets need the token JupyterLab holds (JupyterHub's allow_websocket_cookie_auth
+  off); a cookie-authenticated proxied request that is not a top-level page load must come from this
+  server's own pages (Sec-Fetch-Site, Origin, Referer); what another user is served from a proxied
+  app runs in a sandbox, an origin of its own; and no proxied response sets a cookie or a service
+  worker scope beyond this server's prefix.
 - Standalone apps authenticate websockets (`python3 -m labstack_proxy ARGS`, in place of
   `jupyter-standaloneproxy ARGS`). Upstream's standalone handler replaces ProxyHandler.prepare, which
   authenticates every request, with a no-op, and authenticates only plain HTTP (in proxy()): a
@@ -50,6 +61,12 @@ REQUIRED = [
     ("jupyter_server_proxy.handlers", "ProxyHandler._rewrite_location_header"),
     ("jupyter_server_proxy.handlers", "ProxyHandler._record_activity"),
     ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.ensure_process"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler.check_xsrf_cookie"),  # a no-op: why own_page_refusal exists
+    ("jupyterhub.services.auth", "HubOAuth.allow_websocket_cookie_auth"),
+    ("jupyterhub.services.auth", "HubOAuth.cookie_name"),
+    ("jupyterhub.services.auth", "HubOAuth._get_token_cookie"),  # reads handler._hub_auth_token_cookie first
+    ("jupyterhub.services.auth", "HubAuth._get_token_url"),
+    ("jupyterhub.singleuser.extension", "JupyterHubIdentityProvider.page_config_hook"),
     ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.unix_socket"),
     ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.port"),
     ("jupyter_server_proxy.standalone.app", "StandaloneProxyServer"),
@@ -152,7 +169,8 @@ def response_headers(handler, status_line: str, lines: list[str], host, port, pr
 async def proxy_streaming(self, host, port, proxied_path, body, client):
     """ProxyHandler._proxy_buffered's replacement: stream, unless the route rewrites responses."""
     if self.rewrite_response:
-        return await UPSTREAM["_proxy_buffered"](self, host, port, proxied_path, body, client)
+        await UPSTREAM["_proxy_buffered"](self, host, port, proxied_path, body, client)
+        return confine_response(self)  # written, not yet sent: Tornado sends it when the method returns
     from tornado import httpclient, httputil, iostream, web
     from jupyter_server_proxy.handlers import UnixResolver
 
@@ -171,6 +189,7 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
             self._headers = httputil.HTTPHeaders()  # none of Tornado's defaults: the app's own
             for name, value in headers:
                 self.add_header(name, value)
+            confine_response(self)
             state["sent"] = True
 
     def streaming_callback(chunk: bytes):
@@ -296,13 +315,13 @@ async def prepare_streaming_upload(self, *args, **kwargs):
     if (self.rewrite_response or self.request.method not in STREAMED_METHODS
             or not has_length(self.request.headers)):
         async def prepared_then_method(*args, **kwargs):
-            await UPSTREAM["prepare"](self)
+            await authenticate_own_pages(self)
             if not self._finished:
                 await called(method, *args, **kwargs)
 
         setattr(self, name, prepared_then_method)
         return
-    await UPSTREAM["prepare"](self, *args, **kwargs)  # nothing is read from someone refused
+    await authenticate_own_pages(self, *args, **kwargs)  # nothing is read from someone refused
     if self._finished:
         return
     self.request.connection.set_max_body_size(UNLIMITED)
@@ -462,6 +481,184 @@ async def healthy(handler, process) -> bool:
     return (process.running and process.proc.pid == handler.state.get("labstack_pid")
             and await accepts_connections(handler))
 
+# ---- one user's pages never drive another's server
+
+OWN_PAGES = """Why a request from another user's page is told apart as it is.
+
+On one domain alice's and mallory's pages share an origin, so Origin and Sec-Fetch-Site read the
+same for both, and every cookie of alice's rides along with mallory's requests. Four rules:
+1. Jupyter's own websockets (terminals, kernels) need a token: JupyterHub's allow_websocket_cookie_auth
+   off (install()). JupyterHub tells a websocket by `Sec-Fetch-Mode: websocket`, which chromium does
+   not send (measured: Chromium 156 sends no Sec-Fetch-* header and no Referer on a websocket
+   handshake, only Origin), so the setting alone changes nothing there; here the Upgrade header, which
+   every browser sends, says it (token_cookie_not_for_websockets), and the token JupyterHub takes from
+   a websocket's URL is taken for the same reason (token_in_websocket_url): without it, no websocket
+   from chromium could carry a token at all. JupyterLab 4.6 puts the token of its
+   page config (which JupyterHub's identity provider writes there) in its websockets' URLs only when
+   its page config says appendToken (page_config_appending_token): no other user's page can read it.
+2. Proxied apps (VS Code, Shiny, RStudio, /proxy/<port>/) use cookie-authenticated websockets and
+   requests, and jupyter-server-proxy leaves XSRF to them (most have none). A cookie-authenticated
+   request to one that is not a top-level page load must say it comes from this server's own pages:
+   Sec-Fetch-Site same-origin (or none: typed, bookmarked), an Origin that is this server's, and a
+   Referer (where one is sent) inside this server's prefix. On subdomains the first two tell another
+   user's subdomain apart for good (the browser sets them; a page can't). On one domain the Referer is
+   all that differs, a page can forge it (fetch's referrer option, history.pushState), and a websocket
+   handshake carries none (only Origin, the same for both), so:
+3. What a proxied app serves to anyone but the server's owner, on one domain, runs in a sandbox
+   (Content-Security-Policy: sandbox without allow-same-origin): an origin of its own, as Jupyter's
+   /files/ already serves HTML. Its requests then say Origin: null and Sec-Fetch-Site: cross-site,
+   carry none of the hub's cookies (SameSite Lax by default), can't read alice's frames or windows,
+   set no cookie by script and register no service worker. What mallory shares still works as a page
+   (scripts, forms, popups), not as her app with her storage. An admin whose users trust each other
+   (and want a shared VS Code to work for a colleague) turns it off: LABSTACK_SHARED_PAGES_SANDBOX=0.
+4. No proxied response sets a cookie for another path or host (its Path is kept inside this server's
+   prefix, its Domain dropped), nor widens a service worker's scope past the prefix.
+Token-authenticated clients (API scripts) are not browsers' pages: none of this applies to them.
+"""
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+
+
+def request_origin(request) -> str:
+    return f"{request.protocol}://{request.host}"
+
+
+async def authenticate_own_pages(handler, *args, **kwargs) -> None:
+    """THE CHECK THAT KEEPS OTHER USERS' PAGES OUT (rules 1 and 2): upstream's prepare authenticates
+    (its cookie or its token), then a request that a cookie authenticated and that does not come from
+    this server's own pages is refused. Only a token-authenticated request skips rule 2: a token merely
+    sent (a page can add any Authorization header) and refused leaves upstream to fall back on the
+    cookie, with jupyter-server-proxy's XSRF check a no-op."""
+    refusal = own_page_refusal(handler)
+    if not refusal:
+        allow_cookie_for_websocket(handler)
+    await UPSTREAM["prepare"](handler, *args, **kwargs)
+    if refusal and not handler._finished and not getattr(handler, "_token_authenticated", False):
+        handler.log.warning("labstack_proxy: refused %s %s: %s", handler.request.method, handler.request.path, refusal)
+        raise_forbidden(refusal)
+
+
+def token_in_request(handler) -> bool:
+    """A token the client sent in its header, or in a websocket's URL (where JupyterHub reads one)."""
+    header = handler.request.headers.get("Authorization", "")
+    return header.lower().startswith(("token ", "bearer ")) or bool(handler.get_query_argument("token", ""))
+
+
+def own_page_refusal(handler) -> str:
+    """Why a cookie-authenticated request is not from this server's own pages (rule 2), or ""."""
+    from urllib.parse import urlsplit
+
+    headers = handler.request.headers
+    top_level_page = headers.get("Sec-Fetch-Mode") == "navigate" and headers.get("Sec-Fetch-Dest", "document") == "document"
+    if top_level_page and handler.request.method in SAFE_METHODS:
+        return ""  # alice following a link or typing a URL: the page loads; what it then asks is checked
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site is {site}"
+    origin = headers.get("Origin")
+    if origin is not None and origin != request_origin(handler.request):
+        return f"Origin is {origin}"
+    referer = headers.get("Referer")
+    if referer:
+        referring = urlsplit(referer)
+        if f"{referring.scheme}://{referring.netloc}" != request_origin(handler.request):
+            return "Referer is another origin"
+        if not (referring.path + "/").startswith(handler.base_url):
+            return f"Referer is {referring.path}, not a page of this server ({handler.base_url})"
+    return ""
+
+
+def raise_forbidden(reason: str):
+    from tornado import web
+
+    raise web.HTTPError(403, f"labstack: not from a page of this server ({reason})")
+
+
+def token_cookie_not_for_websockets(self, handler):
+    """HubOAuth._get_token_cookie's replacement (rule 1): no cookie token for a websocket upgrade while
+    allow_websocket_cookie_auth is off, told by its Upgrade header (JupyterHub looks for Sec-Fetch-Mode,
+    which chromium does not send), unless allow_cookie_for_websocket let this one through."""
+    if (not hasattr(handler, "_hub_auth_token_cookie") and not self.allow_websocket_cookie_auth
+            and is_websocket_upgrade(handler.request)):
+        return None
+    return UPSTREAM["_get_token_cookie"](self, handler)
+
+
+def token_in_websocket_url(self, handler) -> str:
+    """HubAuth._get_token_url's replacement (rule 1): a websocket's ?token=, told by its Upgrade header."""
+    if is_websocket_upgrade(handler.request):
+        return handler.get_argument("token", "")
+    return UPSTREAM["_get_token_url"](self, handler)
+
+
+def page_config_appending_token(self, handler, page_config):
+    """JupyterHubIdentityProvider.page_config_hook's replacement (rule 1): JupyterLab sends its token
+    with every websocket it opens (kernels, terminals, events)."""
+    page_config = UPSTREAM["page_config_hook"](self, handler, page_config)
+    page_config["appendToken"] = "true"  # read as a string (PageConfig.getOption(...).toLowerCase())
+    return page_config
+
+
+def allow_cookie_for_websocket(handler) -> None:
+    """Rule 1 turned cookie authentication off for every websocket; a proxied app's own page (rule 2
+    passed) opens its websockets with the cookie, as VS Code, Shiny and RStudio do. JupyterHub's HubOAuth
+    reads a cookie token cached on the handler before it looks at the setting."""
+    hub_auth = getattr(getattr(handler, "identity_provider", None), "hub_auth", None)
+    if (hub_auth is None or hub_auth.allow_websocket_cookie_auth or not is_websocket_upgrade(handler.request)
+            or token_in_request(handler)):
+        return
+    value = handler.get_secure_cookie(hub_auth.cookie_name)
+    handler._hub_auth_token_cookie = value.decode("ascii", "replace") if value else None
+
+
+def shown_to_another_user(handler) -> bool:
+    """Rule 3: under a hub, on one domain, the viewer is not the server's owner (an admin, or a user it
+    is shared with). On per-user subdomains this server's host is not the hub's: an origin of its own."""
+    from urllib.parse import urlsplit
+
+    owner = os.environ.get("JUPYTERHUB_USER")
+    if not owner or os.environ.get("LABSTACK_SHARED_PAGES_SANDBOX", "1") == "0":
+        return False  # not under a hub (one user, one token), or an admin turned it off
+    hub_host = urlsplit(os.environ.get("JUPYTERHUB_HOST", "")).netloc
+    if hub_host and hub_host != handler.request.host:
+        return False
+    user = handler.current_user
+    return getattr(user, "username", None) != owner
+
+
+def confine_cookie(value: str, prefix: str) -> str:
+    """Rule 4: a Set-Cookie value kept inside the prefix: its Domain dropped (host-only), its Path made
+    the prefix where it named a path outside it."""
+    parts = [part.strip() for part in value.split(";")]
+    kept = [parts[0]]
+    for part in parts[1:]:
+        name, _, path = part.partition("=")
+        if name.strip().lower() == "domain":
+            continue
+        if name.strip().lower() == "path" and not (path.strip().rstrip("/") + "/").startswith(prefix):
+            part = f"Path={prefix}"
+        kept.append(part)
+    return "; ".join(kept)
+
+
+def confine_response(handler) -> None:
+    """Rules 3 and 4, on a proxied response's headers before they are sent."""
+    from urllib.parse import urljoin, urlsplit
+
+    headers = handler._headers
+    prefix = handler.base_url
+    cookies = headers.get_list("Set-Cookie")
+    if cookies:
+        del headers["Set-Cookie"]
+        for cookie in cookies:
+            headers.add("Set-Cookie", confine_cookie(cookie, prefix))
+    scope = headers.get("Service-Worker-Allowed")
+    if scope is not None and not (urlsplit(urljoin(handler.request.path, scope)).path.rstrip("/") + "/").startswith(prefix):
+        del headers["Service-Worker-Allowed"]
+    if shown_to_another_user(handler):
+        headers.add("Content-Security-Policy", SANDBOX)
+
 
 UPSTREAM: dict = {}  # what install() replaced, by name: the replacements call these
 
@@ -469,8 +666,13 @@ UPSTREAM: dict = {}  # what install() replaced, by name: the replacements call t
 def replacements() -> list:
     """(class, attribute, labstack's value) for everything install() changes in jupyter-server-proxy."""
     from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
+    from jupyterhub.services.auth import HubAuth, HubOAuth
+    from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 
     return [
+        (HubOAuth, "_get_token_cookie", token_cookie_not_for_websockets),
+        (HubAuth, "_get_token_url", token_in_websocket_url),
+        (JupyterHubIdentityProvider, "page_config_hook", page_config_appending_token),
         (ProxyHandler, "_proxy_buffered", proxy_streaming),
         # Tornado hands the body to data_received as it arrives (what @web.stream_request_body sets)
         (ProxyHandler, "_stream_request_body", True),
@@ -482,10 +684,16 @@ def replacements() -> list:
     ]
 
 
-def install() -> None:
-    """Streaming responses and uploads, and restarting apps, for every jupyter-server-proxy route of this
-    server (its ProxyHandler and what derives from it; nothing else in Jupyter changes)."""
+def install(config=None) -> None:
+    """Streaming responses and uploads, restarting apps and own-page checks for every jupyter-server-proxy
+    route of this server (its ProxyHandler and what derives from it), and, given the server's config,
+    Jupyter's own websockets authenticated by token only under a hub (OWN_PAGES)."""
     check_upstream()
+    if config is not None:
+        # Rule 1: a cookie alone no longer opens Jupyter's terminal and kernel websockets: any page on the
+        # hub's domain can send alice's cookie. JupyterLab 4.6 puts the token of its page config in their
+        # URL (JupyterHub's identity provider writes it there), which no other user's page can read.
+        config.HubOAuth.allow_websocket_cookie_auth = False
     if UPSTREAM:
         return
     for owner, name, value in replacements():

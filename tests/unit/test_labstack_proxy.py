@@ -174,3 +174,126 @@ def test_descendants_finds_the_whole_tree():
             os.kill(pid, 9)
         parent.kill()
         parent.wait()
+
+
+# ---- other users' pages (OWN_PAGES)
+
+def _request(headers=None, host="hub.example", method="POST", user="alice", base_url="/user/alice/"):
+    from tornado import httputil
+
+    request = SimpleNamespace(headers=httputil.HTTPHeaders(headers or {}), protocol="https", host=host,
+                              method=method, path=f"{base_url}proxy/9090/", query_arguments={})
+    return SimpleNamespace(request=request, base_url=base_url, current_user=SimpleNamespace(username=user),
+                           _headers=httputil.HTTPHeaders(), get_query_argument=lambda name, default: default)
+
+
+OWN = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Origin": "https://hub.example",
+       "Referer": "https://hub.example/user/alice/vscode/"}
+
+
+@pytest.mark.parametrize("changed, refused", [
+    ({}, ""),  # alice's own page
+    ({"Referer": "https://hub.example/user/mallory/proxy/8080/"}, "Referer is /user/mallory/proxy/8080/"),
+    ({"Referer": "https://hub.example/user/alicebob/"}, "Referer is /user/alicebob/"),  # a prefix, not a path in it
+    ({"Referer": "https://mallory.hub.example/user/mallory/"}, "Referer is another origin"),
+    ({"Origin": "null", "Sec-Fetch-Site": "cross-site"}, "Sec-Fetch-Site is cross-site"),  # a sandboxed page
+    ({"Origin": "https://mallory.hub.example", "Sec-Fetch-Site": "same-site"}, "Sec-Fetch-Site is same-site"),
+    ({"Origin": "null"}, "Origin is null"),
+    ({"Sec-Fetch-Site": "none", "Origin": None, "Referer": None}, ""),  # typed into the address bar
+])
+def test_a_cookie_request_must_come_from_this_servers_own_pages(changed, refused):
+    headers = {name: value for name, value in {**OWN, **changed}.items() if value is not None}
+    assert labstack_proxy.own_page_refusal(_request(headers)).split(",")[0] == refused
+
+
+def test_a_top_level_page_load_may_come_from_anywhere_but_a_frame_may_not():
+    page = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document",
+            "Referer": "https://hub.example/user/mallory/proxy/8080/"}
+    assert labstack_proxy.own_page_refusal(_request(page, method="GET")) == ""
+    assert labstack_proxy.own_page_refusal(_request({**page, "Sec-Fetch-Dest": "iframe"}, method="GET"))
+    assert labstack_proxy.own_page_refusal(_request(page, method="POST"))  # a form posted from mallory's page
+
+
+@pytest.mark.parametrize("cookie, confined", [
+    ("a=1; Path=/", "a=1; Path=/user/mallory/"),
+    ("a=1; Path=/hub/; HttpOnly", "a=1; Path=/user/mallory/; HttpOnly"),
+    ("a=1; Path=/user/alice/", "a=1; Path=/user/mallory/"),
+    ("a=1; Domain=.hub.example; Path=/user/mallory/app", "a=1; Path=/user/mallory/app"),
+    ("a=1", "a=1"),  # the browser's default path: the response's own folder, inside the prefix
+    ("a=1; path=/user/mallory/proxy/8080/", "a=1; path=/user/mallory/proxy/8080/"),
+])
+def test_a_proxied_cookie_stays_inside_the_servers_prefix(cookie, confined):
+    assert labstack_proxy.confine_cookie(cookie, "/user/mallory/") == confined
+
+
+def test_proxied_responses_to_another_user_run_in_a_sandbox_on_one_domain(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_USER", "mallory")
+    monkeypatch.delenv("JUPYTERHUB_HOST", raising=False)
+    for user, sandboxed in (("alice", True), ("mallory", False)):
+        handler = _request(user=user, base_url="/user/mallory/")
+        handler._headers.add("Set-Cookie", "a=1; Path=/")
+        handler._headers.add("Service-Worker-Allowed", "/")
+        labstack_proxy.confine_response(handler)
+        assert handler._headers.get_list("Set-Cookie") == ["a=1; Path=/user/mallory/"]
+        assert "Service-Worker-Allowed" not in handler._headers
+        assert (handler._headers.get("Content-Security-Policy") == labstack_proxy.SANDBOX) is sandboxed, user
+    # per-user subdomains: this server's host is its own origin, not the hub's
+    monkeypatch.setenv("JUPYTERHUB_HOST", "https://hub.example")
+    assert not labstack_proxy.shown_to_another_user(_request(host="mallory.hub.example", user="alice"))
+    assert labstack_proxy.shown_to_another_user(_request(host="hub.example", user="alice"))
+    monkeypatch.setenv("LABSTACK_SHARED_PAGES_SANDBOX", "0")  # an admin turned it off
+    assert not labstack_proxy.shown_to_another_user(_request(host="hub.example", user="alice"))
+    monkeypatch.delenv("LABSTACK_SHARED_PAGES_SANDBOX")
+    monkeypatch.delenv("JUPYTERHUB_USER")  # not under a hub
+    assert not labstack_proxy.shown_to_another_user(_request(user="alice"))
+
+
+def test_a_service_worker_scope_inside_the_prefix_is_kept():
+    handler = _request(base_url="/user/mallory/")
+    handler._headers.add("Service-Worker-Allowed", "/user/mallory/proxy/8080/")
+    labstack_proxy.confine_response(handler)
+    assert handler._headers["Service-Worker-Allowed"] == "/user/mallory/proxy/8080/"
+
+
+def test_install_turns_cookie_only_websockets_off_in_the_config():
+    from traitlets.config import Config
+
+    config = Config()
+    changed = labstack_proxy.replacements()
+    original = {name: getattr(owner, name) for owner, name, _ in changed}
+    try:
+        labstack_proxy.install(config)
+        assert config.HubOAuth.allow_websocket_cookie_auth is False
+    finally:
+        for owner, name, _ in changed:
+            setattr(owner, name, original[name])
+        labstack_proxy.UPSTREAM.clear()
+
+
+def test_a_websocket_gets_no_cookie_token_by_its_upgrade_header_alone():
+    """Chromium sends no Sec-Fetch-Mode on a websocket handshake: the Upgrade header must be enough."""
+    labstack_proxy.UPSTREAM.setdefault("_get_token_cookie", lambda self, handler: "cookie-token")
+    try:
+        hub_auth = SimpleNamespace(allow_websocket_cookie_auth=False)
+        upgrade = _request({"Upgrade": "websocket", "Connection": "Upgrade"}, method="GET")
+        assert labstack_proxy.token_cookie_not_for_websockets(hub_auth, upgrade) is None
+        assert labstack_proxy.token_cookie_not_for_websockets(hub_auth, _request(method="GET")) == "cookie-token"
+        upgrade._hub_auth_token_cookie = "let through"  # allow_cookie_for_websocket: a proxied app's own page
+        assert labstack_proxy.token_cookie_not_for_websockets(hub_auth, upgrade) == "cookie-token"
+        hub_auth.allow_websocket_cookie_auth = True
+        assert labstack_proxy.token_cookie_not_for_websockets(hub_auth, _request({"Upgrade": "websocket"}, method="GET")) == "cookie-token"
+    finally:
+        labstack_proxy.UPSTREAM.clear()
+
+
+def test_a_websocket_token_is_read_from_its_url_by_its_upgrade_header():
+    labstack_proxy.UPSTREAM.setdefault("_get_token_url", lambda self, handler: "")
+    try:
+        upgrade = _request({"Upgrade": "websocket"}, method="GET")
+        upgrade.get_argument = lambda name, default: "url-token" if name == "token" else default
+        assert labstack_proxy.token_in_websocket_url(None, upgrade) == "url-token"
+        page = _request(method="GET")
+        page.get_argument = upgrade.get_argument
+        assert labstack_proxy.token_in_websocket_url(None, page) == ""  # a page's URL token: JupyterHub's rule
+    finally:
+        labstack_proxy.UPSTREAM.clear()
