@@ -48,6 +48,18 @@ def answers(url: str, ok: Callable[[requests.Response], bool] = lambda r: r.stat
     return response if ok(response) else None
 
 
+def copy_into(container, path, folder: str = "/tmp") -> str:
+    """Copy a host file into a container's folder (any container of the engine's); its path there."""
+    import io
+    import tarfile
+
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        tar.add(path, arcname=path.name)
+    container.put_archive(folder, archive.getvalue())
+    return f"{folder}/{path.name}"
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -155,14 +167,7 @@ class JupyterContainer:
 
     def put_file(self, path, folder: str = "/tmp") -> str:
         """Copy a host file into the container's folder; its path there."""
-        import io
-        import tarfile
-
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w") as tar:
-            tar.add(path, arcname=path.name)
-        self.tracked.container.put_archive(folder, archive.getvalue())
-        return f"{folder}/{path.name}"
+        return copy_into(self.tracked.container, path, folder)
 
     def stop(self) -> None:
         if self.tracked:

@@ -8,6 +8,7 @@
   /ws/stream/N  a websocket sending N bytes in 64 KiB binary messages (as a terminal printing a lot), then closing
   /ws/echo      a websocket sending back each message it gets
   /connections  how many requests are being answered now (a download or upload the browser dropped must end)
+  /uploads      how many uploads it has been sent (one that reached it counts, whoever could read the answer)
 """
 import base64
 import hashlib
@@ -19,6 +20,7 @@ import threading
 
 CHUNK = 1 << 20
 ACTIVE = [0]
+UPLOADS = [0]
 LOCK = threading.Lock()
 
 
@@ -68,6 +70,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                           ("X-Labstack", "kept")])
         elif path == "/redirect":
             self.answer(302, b"", [("Location", "/cookies")])
+        elif path == "/uploads":
+            self.answer(200, str(UPLOADS[0]).encode())
         elif path == "/connections":
             self.answer(200, str(ACTIVE[0] - 1).encode())  # not counting this request
         else:
@@ -143,6 +147,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.counted(self.read_upload)
 
     def read_upload(self):
+        with LOCK:
+            UPLOADS[0] += 1
         digest, length = hashlib.sha256(), int(self.headers.get("Content-Length", "0"))
         remaining = length
         while remaining > 0:

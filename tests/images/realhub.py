@@ -42,9 +42,38 @@ def bridge_gateway(engine) -> str:
     return ipam.get("Gateway") or str(ipaddress.ip_network(ipam["Subnet"])[1])
 
 
+# Both layouts a hub is run in: every user's server on the hub's host, or each user on a subdomain of its own.
+LAYOUTS = ["one domain", "subdomains"]
+# Per-user subdomains: chromium resolves every *.localhost name to loopback (RFC 6761), so no DNS is
+# needed; while such a hub runs, this process resolves them the same way (localhost_names_resolve).
+SUBDOMAIN_HOST = "hub.localhost"
+
+
 @contextmanager
-def running_hub(engine, workdir, spawner_config: str, users=("alice", "bob"), env=None):
-    """Start the hub with the spawner part of its config; yield url, token, password and log."""
+def localhost_names_resolve():
+    """*.localhost to 127.0.0.1 in this process (requests, websocket-client), as chromium does: this
+    machine's resolver knows only `localhost` itself."""
+    import socket
+
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return original(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = original
+
+
+@contextmanager
+def running_hub(engine, workdir, spawner_config: str, users=("alice", "bob"), env=None, subdomains=False):
+    """Start the hub with the spawner part of its config; yield url (what this process asks, on
+    127.0.0.1), public_url (what a browser opens: the same on one domain, http://hub.localhost:PORT
+    with per-user subdomains), token, password and log."""
     chp = require("configurable-http-proxy", "npm install -g configurable-http-proxy")
     try:
         import jupyterhub  # noqa: F401
@@ -54,15 +83,29 @@ def running_hub(engine, workdir, spawner_config: str, users=("alice", "bob"), en
     token, password = secrets.token_hex(16), secrets.token_hex(8)
     config = textwrap.dedent(HUB_CONFIG).format(workdir=workdir, chp=chp, token=token, password=password,
                                                 gateway=bridge_gateway(engine), users=set(users), **ports)
+    public_url = f"http://{SUBDOMAIN_HOST}:{ports['proxy_port']}" if subdomains else f"http://127.0.0.1:{ports['proxy_port']}"
+    if subdomains:
+        config += f"c.JupyterHub.subdomain_host = {public_url!r}\n"
     (workdir / "jupyterhub_config.py").write_text(config + textwrap.dedent(spawner_config))
     service = Service([sys.executable, "-m", "jupyterhub", "-f", str(workdir / "jupyterhub_config.py")],
                       workdir, env={**os.environ, **(env or {})})
+    resolving = localhost_names_resolve()
+    resolving.__enter__()
     try:
         url = f"http://127.0.0.1:{ports['proxy_port']}"
         wait_for_url(f"{url}/hub/api", service.process, service.log, timeout=90)
-        yield {"url": url, "token": token, "password": password, "log": service.log}
+        yield {"url": url, "public_url": public_url, "subdomains": subdomains, "token": token,
+               "password": password, "log": service.log}
     finally:
+        resolving.__exit__(None, None, None)
         service.stop()
+
+
+def server_url(hub, user) -> str:
+    """Where a user's default server is: on the hub's host, or on the user's own subdomain."""
+    if hub["subdomains"]:
+        return f"http://{user}.{hub['public_url'].split('://', 1)[1]}/user/{user}"
+    return f"{hub['public_url']}/user/{user}"
 
 
 def api(hub, method, path, **kwargs):
@@ -92,8 +135,8 @@ def user_token(hub, user, scopes=None):
 def login(hub, user) -> requests.Session:
     """A browser session: the hub's login form, with its _xsrf cookie, as a person fills it in."""
     session = requests.Session()
-    session.get(f"{hub['url']}/hub/login", timeout=30)
-    response = session.post(f"{hub['url']}/hub/login", timeout=30, allow_redirects=False,
+    session.get(f"{hub['public_url']}/hub/login", timeout=30)
+    response = session.post(f"{hub['public_url']}/hub/login", timeout=30, allow_redirects=False,
                             data={"username": user, "password": hub["password"], "_xsrf": session.cookies.get("_xsrf", "")})
     assert response.status_code == 302, (response.status_code, response.text[:500])
     return session

@@ -7,7 +7,8 @@ route of every image is behind the hub. bob has no server, but a token and a log
 of his own: neither may reach anything of alice's, over HTTP or websocket. The auth matrix tries every
 route with every credential and method and counts what got through that should not have.
 
-The hub itself is tests/images/realhub.py.
+Everything runs on both layouts (realhub.LAYOUTS): one domain, and per-user subdomains. The hub itself
+is tests/images/realhub.py.
 """
 import secrets
 import uuid
@@ -17,7 +18,7 @@ import requests
 
 from labstack.containers import remove_stray_containers
 from jupyter_container import answers, poll_until
-from realhub import api, login, running_hub, spawn, user_token, websocket_status
+from realhub import LAYOUTS, api, login, running_hub, server_url, spawn, user_token, websocket_status
 from services import require
 
 SPAWNER_CONFIG = """
@@ -39,8 +40,8 @@ PAGE_SERVER = ("mkdir -p /tmp/site && echo {marker} > /tmp/site/marker.txt && "
                "cd /tmp/site && exec python3 -m http.server 8080 --bind 127.0.0.1")
 
 
-@pytest.fixture(scope="module")
-def hub(image, engine, tmp_path_factory):
+@pytest.fixture(scope="module", params=LAYOUTS)
+def hub(request, image, engine, tmp_path_factory):
     try:
         import dockerspawner  # noqa: F401
     except ImportError as error:
@@ -48,7 +49,7 @@ def hub(image, engine, tmp_path_factory):
     images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
     spawner = SPAWNER_CONFIG.format(images=repr(images), default_image=images["code-server"])
     try:
-        with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner) as hub:
+        with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner, subdomains=request.param == "subdomains") as hub:
             yield {**hub, "images": images}
     finally:
         remove_stray_containers()
@@ -66,7 +67,7 @@ def users(hub, engine):
     poll_until(lambda: container.exec_run(["curl", "-fsS", "http://127.0.0.1:8080/marker.txt"]).exit_code == 0,
                30, 0.5, lambda: "the page server in alice's container did not start")
     yield {
-        "alice": f"{hub['url']}/user/alice", "alice_r": f"{hub['url']}/user/alice/r", "marker": marker,
+        "alice": server_url(hub, "alice"), "alice_r": f"{server_url(hub, 'alice')}/r", "marker": marker,
         "alice_token": user_token(hub, "alice"), "bob_token": user_token(hub, "bob"),
         "alice_session": login(hub, "alice"), "bob_session": login(hub, "bob"), "container": container,
     }
@@ -87,7 +88,7 @@ def test_each_user_server_has_its_own_network_namespace(users, engine):
 
 def test_alice_follows_user_redirect_to_her_own_page(hub, users):
     def fetch():
-        response = users["alice_session"].get(f"{hub['url']}/hub/user-redirect/proxy/8080/marker.txt", timeout=30)
+        response = users["alice_session"].get(f"{hub['public_url']}/hub/user-redirect/proxy/8080/marker.txt", timeout=30)
         return response if response.status_code == 200 else None
 
     response = poll_until(fetch, 60, 1, lambda: f"alice's page never answered:\n{hub['log'].read_text()[-2000:]}")

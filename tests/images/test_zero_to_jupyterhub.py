@@ -6,7 +6,8 @@ closest thing to a cluster that runs here.
 Every profile and every choice is spawned through the hub's spawn form, as a person does; the pod's
 container runs as the manifest says (the chart's `jupyterhub-singleuser` instead of the image's CMD,
 uid 1000, fsGroup 100, no privilege escalation, an empty home volume), and the app the profile lands on
-answers through the hub for its owner and refuses another user.
+answers through the hub for its owner and refuses another user; on one domain and on per-user
+subdomains (realhub.LAYOUTS).
 """
 import time
 import uuid
@@ -18,7 +19,7 @@ from labstack.containers import remove_stray_containers
 from labstack.engine import image_labels
 from labstack.hub import profile_list
 from jupyter_container import poll_until
-from realhub import api, login, running_hub, wait_until_ready, websocket_status
+from realhub import LAYOUTS, api, login, running_hub, server_url, wait_until_ready, websocket_status
 
 SPECS = ["code-server", "rstudio+code-server", "rstudio"]
 WORKBENCH_MARKER = "vscode-workbench-web-configuration"
@@ -73,15 +74,15 @@ def selections(profiles):
                 yield f"{profile['slug']}:{choice}", form, value["kubespawner_override"]
 
 
-@pytest.fixture(scope="module")
-def hub(profiles, engine, tmp_path_factory):
+@pytest.fixture(scope="module", params=LAYOUTS)
+def hub(request, profiles, engine, tmp_path_factory):
     pytest.importorskip("kubespawner", reason="jupyterhub-kubespawner is not installed (pip install -r requirements-dev.txt)")
     from podsim import remove_claims
 
     from labstack import REPO_ROOT
     config = SPAWNER_CONFIG.format(tests=str(REPO_ROOT / "tests" / "images"), profiles=profiles)
     try:
-        with running_hub(engine, tmp_path_factory.mktemp("z2jh"), config) as hub:
+        with running_hub(engine, tmp_path_factory.mktemp("z2jh"), config, subdomains=request.param == "subdomains") as hub:
             for name in ("alice", "bob"):
                 assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
             hub["alice"], hub["bob"] = login(hub, "alice"), login(hub, "bob")
@@ -95,7 +96,7 @@ def spawn_through_the_form(hub, session: requests.Session, form: dict) -> float:
     """Post the spawn form as a browser does; the seconds until the hub says the server is ready."""
     started = time.monotonic()
     xsrf = next(c.value for c in session.cookies if c.name == "_xsrf" and c.path.startswith("/hub"))  # not a server's
-    response = session.post(f"{hub['url']}/hub/spawn", data={**form, "_xsrf": xsrf},
+    response = session.post(f"{hub['public_url']}/hub/spawn", data={**form, "_xsrf": xsrf},
                             timeout=60, allow_redirects=False)
     assert response.status_code == 302, (response.status_code, response.text[:1000], hub["log"].read_text()[-3000:])
     wait_until_ready(hub, "alice", timeout=300)
@@ -143,7 +144,7 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, engine, i
         landing = override["default_url"]
         if landing == "/rstudio/" and not has_rserver(override["image"]):
             landing = "/lab"  # built without RStudio Server (the fallback the summary line reports)
-        url = f"{hub['url']}/user/alice{landing}"
+        url = f"{server_url(hub, 'alice')}{landing}"
         response = poll_until(lambda: (r := hub["alice"].get(url, timeout=60)).status_code == 200 and r, 120, 2,
                               lambda: f"{url} never answered alice:\n{hub['log'].read_text()[-2000:]}")
         assert LANDS_ON[landing] in response.text, response.text[:500]
@@ -155,7 +156,7 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, engine, i
         refused = hub["bob"].get(url, timeout=60)
         assert refused.status_code == 403 and LANDS_ON[landing] not in refused.text, (refused.status_code, refused.url)
         if override.get("cmd"):  # VS Code alone: no notebook server behind the hub
-            kernels = hub["alice"].get(f"{hub['url']}/user/alice/api/kernels", timeout=60)
+            kernels = hub["alice"].get(f"{server_url(hub, 'alice')}/api/kernels", timeout=60)
             processes = container.exec_run(["ps", "-eo", "args="]).output.decode()
             assert "jupyterhub-singleuser" not in processes and "-m labstack_proxy" in processes, processes
             assert not (kernels.status_code == 200 and kernels.text.startswith("[")), kernels.text[:200]
