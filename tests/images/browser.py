@@ -84,6 +84,22 @@ def run_first_cell(page, code: str, expected: str, attempts: int = 6) -> None:
     raise AssertionError(f"{code!r} never showed {expected!r} in {attempts} runs")
 
 
+def shiny_example_reacts(page) -> None:
+    """The example app on a page at its route: its summary and plot render, and dragging the slider
+    (as a person does) changes the summary, which R computes over Shiny's websocket."""
+    page.wait_for_selector("#summary:has-text('labstack-shiny-ok: 100 points')", timeout=120_000)
+    page.wait_for_selector("#scatter img", timeout=60_000)  # the plot, rendered by R over the websocket
+    handle = page.locator(".irs-handle.single")
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 250, box["y"] + box["height"] / 2, steps=10)
+    page.mouse.up()
+    page.wait_for_function("() => !document.querySelector('#summary').textContent.includes(': 100 points')",
+                           timeout=60_000)
+    assert "labstack-shiny-ok" in page.locator("#summary").text_content()
+
+
 def open_vscode(visit: Visit, jupyter, path: str = "/vscode/") -> None:
     """Open VS Code's workbench (logged in already) and let it open what it opens by default."""
     visit.page.goto(f"{jupyter.base_url}{path}")

@@ -8,8 +8,10 @@ then opens mallory's page and authorizes it on the hub's consent page. The page'
 way in to alice's server it has; the test also reads the side effects itself: files a command would
 have written in alice's home, uploads alice's app was sent, the cookies the browser kept.
 
-The same hub and users then show that alice's own pages still do all of it: her app's POST and
-websocket from her own proxied page, VS Code's workbench and terminal.
+The same hub and users then show that alice's own pages still do all of it: JupyterLab's notebook
+and terminal (their websockets by token now), her app's POST and websocket from her own proxied page,
+VS Code's workbench and terminal, Shiny's slider (on her server "r", rstudio+code-server) and
+/hub/user-redirect/.
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ c.JupyterHub.spawner_class = "docker"
 c.JupyterHub.allow_named_servers = True
 # mallory's server "open" is one whose admin turned the sandbox off: what rules 1, 2 and 4 hold alone
 c.DockerSpawner.environment = {{"LABSTACK_SHARED_PAGES_SANDBOX": lambda spawner: "0" if spawner.name == "open" else "1"}}
-c.DockerSpawner.image = "{image}"
+c.DockerSpawner.allowed_images = {images}
+c.DockerSpawner.image = "{default_image}"
 c.DockerSpawner.host_ip = "127.0.0.1"
 c.DockerSpawner.prefix = "labstack-xuser"
 c.DockerSpawner.remove = True
@@ -65,7 +68,8 @@ def hub(request, image, engine, tmp_path_factory):
         import dockerspawner  # noqa: F401
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
-    spawner = SPAWNER_CONFIG.format(image=image("code-server"))
+    images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
+    spawner = SPAWNER_CONFIG.format(images=repr(images), default_image=images["code-server"])
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner, users=("alice", "mallory"),
                          subdomains=request.param == "subdomains") as hub:
@@ -82,6 +86,7 @@ def users(hub, engine):
     servers = [""] + (["open"] if not hub["subdomains"] else [])
     for server in servers[1:]:
         spawn(hub, "mallory", server)
+    spawn(hub, "alice", "r", {"image": "rstudio-code-server"})  # Shiny, through the hub
     alice = engine.containers.get("labstack-xuser-alice")
     start_in(alice, HERE / "proxy_app.py", 9090)
     for server in servers:
@@ -101,6 +106,7 @@ def users(hub, engine):
            "mallory_servers": servers}
     for server in servers[1:]:
         api(hub, "DELETE", f"/users/mallory/servers/{server}")
+    api(hub, "DELETE", "/users/alice/servers/r")
     for name in ("alice", "mallory"):
         api(hub, "DELETE", f"/users/{name}/server")
 
@@ -251,6 +257,15 @@ def test_vscode_workbench_and_terminal_work_for_alice(hub, users, browser):
     type_in_vscode_terminal(Visit(page, server_url(hub, "alice")), f"echo {marker} > /tmp/{marker}.txt")
     poll_until(lambda: users["alice"].exec_run(["cat", f"/tmp/{marker}.txt"]).exit_code == 0, 30, 1,
                lambda: "the command typed into VS Code's terminal through the hub wrote nothing")
+    context.close()
+
+
+def test_shiny_reacts_for_alice_through_the_hub(hub, users, browser):
+    from browser import shiny_example_reacts
+
+    context, page = logged_in(browser, hub, "alice")
+    page.goto(f"{server_url(hub, 'alice')}/r/shiny/")
+    shiny_example_reacts(page)
     context.close()
 
 

@@ -153,23 +153,13 @@ def test_shiny_strftime_is_served(jupyter, shiny_page):
 
 
 def test_shiny_in_a_browser_reacts_to_its_input(browser, jupyter, shiny_page, spec):
-    from browser import login, visit
+    from browser import login, shiny_example_reacts, visit
 
     page_visit = visit(browser, jupyter.base_url)
     page = page_visit.page
     login(page_visit, jupyter)
     page.goto(f"{jupyter.base_url}/shiny/")
-    page.wait_for_selector("#summary:has-text('labstack-shiny-ok: 100 points')", timeout=120_000)
-    page.wait_for_selector("#scatter img", timeout=60_000)  # the plot, rendered by R over the websocket
-    handle = page.locator(".irs-handle.single")
-    box = handle.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 250, box["y"] + box["height"] / 2, steps=10)
-    page.mouse.up()
-    page.wait_for_function("() => !document.querySelector('#summary').textContent.includes(': 100 points')",
-                           timeout=60_000)
-    assert "labstack-shiny-ok" in page.locator("#summary").text_content()
+    shiny_example_reacts(page)
     page_visit.screenshot(f"shiny-{spec.replace('+', '-')}")
     assert page_visit.not_found == [], page_visit.not_found
     assert page_visit.foreign_requests() == [], page_visit.foreign_requests()
