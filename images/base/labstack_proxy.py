@@ -493,9 +493,9 @@ same for both, and every cookie of alice's rides along with mallory's requests. 
    handshake, only Origin), so the setting alone changes nothing there; here the Upgrade header, which
    every browser sends, says it (token_cookie_not_for_websockets), and the token JupyterHub takes from
    a websocket's URL is taken for the same reason (token_in_websocket_url): without it, no websocket
-   from chromium could carry a token at all. JupyterLab 4.6 puts the token of its
-   page config (which JupyterHub's identity provider writes there) in its websockets' URLs only when
-   its page config says appendToken (page_config_appending_token): no other user's page can read it.
+   from chromium could carry a token at all. JupyterLab 4.6 puts the token of its page config (which
+   JupyterHub's identity provider writes there) in its websockets' URLs only when its page config says
+   appendToken (page_config_appending_token): no other user's page can read it.
 2. Proxied apps (VS Code, Shiny, RStudio, /proxy/<port>/) use cookie-authenticated websockets and
    requests, and jupyter-server-proxy leaves XSRF to them (most have none). A cookie-authenticated
    request to one that is not a top-level page load must say it comes from this server's own pages:
@@ -664,7 +664,8 @@ UPSTREAM: dict = {}  # what install() replaced, by name: the replacements call t
 
 
 def replacements() -> list:
-    """(class, attribute, labstack's value) for everything install() changes in jupyter-server-proxy."""
+    """(class, attribute, labstack's value) for everything install() changes: in jupyter-server-proxy, and
+    in JupyterHub's single-user authentication for rule 1 of OWN_PAGES."""
     from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
     from jupyterhub.services.auth import HubAuth, HubOAuth
     from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
