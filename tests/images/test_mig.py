@@ -168,10 +168,15 @@ def test_vscode_in_a_browser_opens_the_workspace_with_the_jupyter_python(browser
     entry = "analysis.py" if layout.name == "linuxserver" else "project"  # the workspace's explorer
     page_visit.page.wait_for_selector(f".explorer-folders-view .monaco-list-row[aria-label^='{entry}']", timeout=30_000)
     page_visit.screenshot(f"vscode-migrated-{layout.name}")
-    type_in_vscode_terminal(page_visit, "command -v python3 jupyter > ~/mig-terminal.txt; pwd >> ~/mig-terminal.txt")
-    written = poll_until(lambda: jupyter.exec(["cat", f"{layout.home}/mig-terminal.txt"], check=False).split(),
-                         90, 1, lambda: "the VS Code terminal did not run the command")
-    assert written == ["/opt/jupyter/bin/python3", "/opt/jupyter/bin/jupyter", layout.workspace], written
+    type_in_vscode_terminal(page_visit, "command -v python3 jupyter > ~/mig-terminal.txt; pwd >> ~/mig-terminal.txt; "
+                            "echo done >> ~/mig-terminal.txt")
+
+    def finished():  # the whole command ran: cat's "No such file" while it has not is no answer
+        words = jupyter.exec(["cat", f"{layout.home}/mig-terminal.txt"], check=False).split()
+        return words if words[-1:] == ["done"] else None
+
+    written = poll_until(finished, 90, 1, lambda: "the VS Code terminal did not run the command")
+    assert written == ["/opt/jupyter/bin/python3", "/opt/jupyter/bin/jupyter", layout.workspace, "done"], written
     # The user's own code-server still checks its extension gallery for updates (an application-wide
     # setting that machine settings cannot change, and theirs to keep); nothing else leaves the page.
     others = [url for url in page_visit.foreign_requests() if not url.startswith("https://open-vsx.org/vscode/gallery/")]
