@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from labstack import LabstackError
+from labstack.baseimage import DEBIAN_SUITES, DEFAULT_SUITE
 from labstack.graph import images_dir, load_graph
 from labstack.naming import Naming
 from labstack.settings import add_build_flags, add_naming_flags, build_settings, parse_build_arg
@@ -90,6 +91,23 @@ def cmd_bake(args: argparse.Namespace, graph) -> int:
     return 0
 
 
+def cmd_label(args: argparse.Namespace, graph) -> int:
+    """What `build` does after each step, for images another builder made (docker buildx bake)."""
+    from labstack.builder import label_measured_versions
+    from labstack.engine import image_exists
+
+    naming = Naming.from_environment(args.registry, args.owner, args.tag)
+    for spec in args.specs:
+        steps = graph.plan(spec)
+        for number, step in enumerate(steps, 1):
+            if not image_exists(naming.tags(step.image)[0]):
+                raise LabstackError(f"no image {naming.tags(step.image)[0]} to label: build or bake it first")
+            tags = label_measured_versions(naming.tags(step.image), [s.layer for s in steps[:number]],
+                                           naming.repository(step.image), log)
+            print("\t".join(tags))
+    return 0
+
+
 def cmd_profiles(args: argparse.Namespace, graph) -> int:
     from labstack.hub import owner_only, profile_list, to_yaml
 
@@ -138,11 +156,11 @@ def cmd_binder(args: argparse.Namespace, graph) -> int:
 
 
 def cmd_bootstrap(args: argparse.Namespace, graph) -> int:
-    from labstack.baseimage import BOOTSTRAP_TAG, bootstrap
+    from labstack.baseimage import bootstrap
     from labstack.engine import client
 
     client()
-    print(bootstrap(log, args.image_tag or BOOTSTRAP_TAG))
+    print(bootstrap(log, args.image_tag, args.suite))
     return 0
 
 
@@ -174,6 +192,8 @@ def make_parser(graph) -> argparse.ArgumentParser:
                 "1", build_flags)
     p.add_argument("--port", type=int, default=8888, help="loopback port to publish (default: 8888)")
     command("push", cmd_push, "push the built NAME[+NAME...] images (all their tags) to --registry", "+")
+    command("label", cmd_label, "measure the versions in NAME[+NAME...] built by a bake file, and label and tag "
+            "them as `build` does", "+")
     p = command("bake", cmd_bake, "emit a docker buildx bake file (JSON) for NAME[+NAME...]", "+", build_flags)
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     p = command("profiles", cmd_profiles, "emit Zero-to-JupyterHub profileList values (YAML) for NAME[+NAME...]")
@@ -213,8 +233,10 @@ def make_parser(graph) -> argparse.ArgumentParser:
     p.add_argument("--build-arg", action="append", type=parse_build_arg, default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("bootstrap", help="make the Debian bookworm base image with debootstrap")
-    p.add_argument("--image-tag", help="tag for the result (default: labstack/debian:bookworm-debootstrap)")
+    p = sub.add_parser("bootstrap", help="make a Debian base image with debootstrap (trixie, or bookworm)")
+    p.add_argument("--suite", choices=list(DEBIAN_SUITES), default=DEFAULT_SUITE,
+                   help=f"the Debian release (default: {DEFAULT_SUITE})")
+    p.add_argument("--image-tag", help="tag for the result (default: labstack/debian:SUITE-debootstrap)")
     p.set_defaults(func=cmd_bootstrap)
 
     return parser

@@ -6,11 +6,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker.errors
+
 from . import REPO_ROOT, LabstackError, __version__
 from .baseimage import DEFAULT_BASE_IMAGE, resolve_base_image
-from .engine import BuildRequest, Log, build, client
+from .engine import BuildRequest, Log, build, client, remove_image
 from .graph import BuildStep, Graph, images_dir, load_graph
 from .naming import Naming
+from .versions import apply_labels, measure, version_tags, versions_of
 
 # Files a layer needs from outside the repository (a local .deb, .vsix extensions) are copied here,
 # into the build context, and bind-mounted by the Dockerfile; the folder always exists, empty or not.
@@ -104,12 +107,32 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
         started = time.monotonic()
         root_ref = refs.get(steps[0].image, parent_ref)
         build(_request(step, parent_ref, root_ref, tags, settings, ca_bundle), log)
+        tags = label_measured_versions(tags, [s.layer for s in steps[:number]], settings.naming.repository(step.image), log)
         seconds = time.monotonic() - started
         size = client().images.get(tags[0]).attrs["Size"]
         log(f"labstack: built {tags[0]} in {seconds:.0f}s, {size / 1e6:.0f} MB")
         built.append(BuiltImage(step.image, tags, size, seconds))
         refs[step.image] = tags[0]
     return built
+
+
+def label_measured_versions(tags: list[str], chain: list, repository: str, log: Log) -> list[str]:
+    """Measure the versions the layers declare in the image just built, label it with them and add
+    the version tags; the unlabelled image it was is removed (it shares every layer)."""
+    versions = versions_of(chain)
+    if not versions:
+        return tags
+    unlabelled = client().images.get(tags[0]).id
+    measured = measure(tags[0], versions)
+    tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
+    apply_labels(tags[0], measured, tags, log)
+    if client().images.get(tags[0]).id != unlabelled:
+        try:
+            remove_image(unlabelled)
+        except docker.errors.APIError:  # still used (a container of it): only untagged clutter stays
+            pass
+    log(f"labstack: measured in {tags[0]}: " + ", ".join(f"{name} {value}" for name, value in measured.items()))
+    return tags
 
 
 def step_build_args(step: BuildStep, settings: BuildSettings, parent_ref: str, root_ref: str) -> dict[str, str]:

@@ -27,6 +27,14 @@ class App:
         return f"/{self.name}/"
 
 
+@dataclass(frozen=True)
+class Version:
+    """A component whose version is measured from the built image: `command` prints it."""
+    name: str  # the label is io.labstack.<name>.version
+    command: str  # a shell command run in the image
+    tag: str = ""  # when set, the image is also tagged <tag>-<version>
+
+
 FLAG_KINDS = ("switch", "file", "files")
 
 
@@ -58,6 +66,7 @@ class Layer:
     flags: tuple[LayerFlag, ...] = ()
     stackable: bool = False  # also built on top of each sibling layer ("rstudio+code-server") by `test all`
     test_needs: tuple[str, ...] = ()  # images a layer built from a container is tested with
+    versions: tuple[Version, ...] = ()
 
     @property
     def dockerfile(self) -> Path:
@@ -153,6 +162,7 @@ def load_graph(images_dir: Path) -> Graph:
             flags=tuple(_flag(meta, name, entry) for entry in data.get("flags", [])),
             stackable=bool(data.get("stackable", False)),
             test_needs=tuple(data.get("test_needs", [])),
+            versions=tuple(_version(meta, entry) for entry in data.get("versions", [])),
         )
     flags = [flag.flag for layer in graph.layers.values() for flag in layer.flags]
     for flag in set(flags):
@@ -177,6 +187,12 @@ def _app(meta: Path, entry: dict) -> App:
                    unless=tuple(sorted(entry.get("unless", {}).items())), standalone=entry.get("standalone", ""))
     except KeyError as missing:
         raise LabstackError(f"{meta}: an [[apps]] entry needs {missing}") from None
+
+
+def _version(meta: Path, entry: dict) -> Version:
+    if not entry.get("name") or not entry.get("command"):
+        raise LabstackError(f"{meta}: a [[versions]] entry needs name and command")
+    return Version(name=entry["name"], command=entry["command"], tag=entry.get("tag", ""))
 
 
 def _flag(meta: Path, layer: str, entry: dict) -> LayerFlag:

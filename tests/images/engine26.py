@@ -18,8 +18,8 @@ import pytest
 from labstack import REPO_ROOT
 
 ENV_FILE = Path(os.environ.get("LABSTACK_ENGINE26_DIR", "/run/labstack-engine26")) / "env"
-# bake's base: no registry answers here, so the debootstrapped bookworm, made on that engine
-BASE_IMAGE = "labstack/debian:bookworm-debootstrap"
+# bake's base: no registry answers here, so the debootstrapped trixie (the default), made on that engine
+BASE_IMAGE = "labstack/debian:trixie-debootstrap"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # this host's, handed to builds as the ca_bundle secret
 
 
@@ -82,7 +82,7 @@ def build_py(*args: str, env: dict, timeout: float = 3600) -> subprocess.Complet
 
 
 def ensure_base_image(env: dict) -> None:
-    """The bookworm base on that engine, made there as on any machine without a registry."""
+    """The trixie base on that engine, made there as on any machine without a registry."""
     try:
         engine26_client(env).images.get(BASE_IMAGE)
     except docker.errors.ImageNotFound:
@@ -103,6 +103,8 @@ def bake(env: dict, tag: str, folder: Path) -> tuple[dict[str, str], float]:
     result = run([docker_cli(), "buildx", "bake", "--progress", "plain", "-f", str(bake_file)], env, 5400)
     seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-3000:]
+    labelled = build_py("label", *SPECS, "--tag", tag, env=env)  # the versions, measured as `build` does
+    assert labelled.returncode == 0, labelled.stdout[-2000:]
     targets = json.loads(bake_file.read_text())["target"]
     return {spec: targets[spec.replace("+", "-")]["tags"][0] for spec in SPECS}, seconds
 

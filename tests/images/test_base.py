@@ -104,6 +104,15 @@ def test_labels_carry_versions(jupyter, engine):
     proxy = jupyter.exec(["python", "-c", "from importlib.metadata import version; print(version('jupyter-server-proxy'))"]).strip()
     assert Version(proxy) == Version(labels["io.labstack.jupyter-server-proxy.version"])
     assert Version(proxy) >= Version("4.2.0")  # unix_socket and host_allowlist as the config uses them
+    # measured by build.py (images/base/image.toml), checked against what the programs say of themselves
+    assert jupyter.exec(["python3", "--version"]).strip() == f"Python {labels['io.labstack.python.version']}"
+    assert jupyter.exec(["jupyterhub-singleuser", "--version"]).strip() == labels["io.labstack.jupyterhub.version"]
+    os_release = dict(line.split("=", 1) for line in jupyter.exec(["cat", "/etc/os-release"]).splitlines() if "=" in line)
+    assert labels["io.labstack.debian.version"].split(".")[0] == os_release["VERSION_ID"].strip('"')
+    repository = jupyter.image.rsplit(":", 1)[0]
+    for name, prefix in (("python", "python"), ("jupyterlab", "lab"), ("jupyterhub", "hub")):
+        value = labels[f"io.labstack.{name}.version"]  # the tag an admin pins a profile to names the same
+        assert engine.images.get(f"{repository}:{prefix}-{value}").labels[f"io.labstack.{name}.version"] == value
 
 
 def test_base_image_neither_pulled_nor_bootstrapped_is_refused(engine):
@@ -112,7 +121,7 @@ def test_base_image_neither_pulled_nor_bootstrapped_is_refused(engine):
                       "--network", "host", timeout=300)
     assert result.returncode == 2
     error = result.stderr.strip().splitlines()[-1]
-    assert "cannot be pulled" in error and "debootstrap only makes Debian bookworm" in error
+    assert "cannot be pulled" in error and "debootstrap only makes Debian trixie (13) or bookworm (12)" in error
     assert all_tags(engine) == before
 
 

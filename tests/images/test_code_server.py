@@ -75,6 +75,18 @@ def test_home_belongs_to_jovyan(jupyter):
     assert_home_belongs_to(jupyter)
 
 
+def test_versions_are_the_binaries_own(jupyter, engine):
+    """build.py's measured labels (images/code-server/image.toml) against what code-server and its own
+    Node say; the code-server tag names the same version."""
+    labels = engine.images.get(jupyter.image).labels
+    says = jupyter.exec(["sh", "-c", "code-server --version 2>/dev/null"]).strip().splitlines()[-1]
+    assert says.split()[0] == labels["io.labstack.code-server.version"], says
+    assert jupyter.exec(["/opt/node/bin/node", "--version"]).strip() == f"v{labels['io.labstack.node.version']}"
+    repository = jupyter.image.rsplit(":", 1)[0]
+    tagged = engine.images.get(f"{repository}:code-server-{labels['io.labstack.code-server.version']}")
+    assert tagged.labels["io.labstack.code-server.version"] == labels["io.labstack.code-server.version"]
+
+
 def test_launcher_entry_with_icon(jupyter):
     assert "vscode" in servers_info_names(jupyter)
     entry = next(s for s in jupyter.get("/server-proxy/servers-info").json()["server_processes"]

@@ -54,7 +54,8 @@ def jupyter(migration):
 
 def test_migrate_reports_what_it_found(legacy, migration):
     layout, report = legacy.layout, migration["stderr"]
-    expected = ["Debian GNU/Linux 12", f"{layout.user} (uid {layout.uid}", f"home:         {layout.home}",
+    os_name = legacy.tracked.exec(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]).strip()  # our base's Debian
+    expected = [os_name, f"{layout.user} (uid {layout.uid}", f"home:         {layout.home}",
                 "code-server:  /usr/lib/code-server/bin/code-server (4.139.1 ",
                 f"extensions:   1 in {layout.extensions_dir}", f"user data:    {layout.user_data_dir}",
                 f"workspace:    {layout.workspace}"]

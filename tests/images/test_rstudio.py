@@ -15,6 +15,7 @@ from labstack.engine import image_exists, image_labels, remove_image
 from labstack.containers import TrackedContainer
 from jupyter_container import JupyterContainer
 from probes import (LOOPBACK_HEX, app_sockets, build_py, dockerfile_arg, assert_home_belongs_to, assert_refused, execute_in_kernel,
+                    run_in_terminal,
                     listening_sockets, process_uids, servers_info_names)
 
 
@@ -194,3 +195,25 @@ def test_rstudio_comes_back_after_a_crash(jupyter, has_rserver, spec):
     jupyter.wait_for("/rstudio/", timeout=180)
     seconds = recovery_seconds(jupyter, *CRASH_PROBES["rstudio"], timeout=60)
     print(f"\nlabstack: {spec}: RStudio back {seconds:.1f} s after SIGKILL")
+
+
+def test_versions_are_the_binaries_own(jupyter, engine):
+    """The labels build.py measured from the image (images/rstudio/image.toml), checked against what each
+    program says of itself; the R tag an admin pins a profile to names the same R."""
+    import re
+
+    labels = engine.images.get(jupyter.image).labels
+    r_says = jupyter.exec(["R", "--version"]).splitlines()[0]
+    assert re.match(rf"R version {re.escape(labels['io.labstack.r.version'])} \(", r_says), (r_says, labels)
+    assert labels["io.labstack.r.version"].startswith("4.5."), "Debian 13's R"
+    shiny_says = jupyter.exec(["shiny-server", "--version"]).splitlines()[0]
+    assert shiny_says == f"Shiny Server v{labels['io.labstack.shiny-server.version']}"
+    described = jupyter.exec(["grep", "^Version:", "/usr/lib/R/site-library/IRkernel/DESCRIPTION"]).split()[1]
+    assert described == labels["io.labstack.irkernel.version"]
+    has_rstudio = jupyter.exec(["sh", "-c", "command -v rstudio-server || true"]).strip()
+    rstudio_says = (jupyter.exec(["rstudio-server", "version"]).split()[0].replace("+", "-") if has_rstudio else "none")
+    assert rstudio_says == labels["io.labstack.rstudio-server.version"]
+    repository = jupyter.image.rsplit(":", 1)[0]
+    pinned = engine.images.get(f"{repository}:r-{labels['io.labstack.r.version']}")
+    assert pinned.labels["io.labstack.r.version"] == labels["io.labstack.r.version"]
+

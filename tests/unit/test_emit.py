@@ -20,7 +20,7 @@ def test_bake_chains_combination_through_named_contexts(build_py):
                                  "labstack-parent-base": "target:base"}
     assert combo["tags"][0] == "labstack/rstudio-code-server:t1"
     assert combo["secret"] == ["id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt"]
-    assert bake["target"]["base"]["args"]["BASE_IMAGE"] == "debian:bookworm-slim"
+    assert bake["target"]["base"]["args"]["BASE_IMAGE"] == "debian:trixie-slim"
     assert "contexts" not in bake["target"]["base"]
 
 

@@ -38,7 +38,7 @@ def samples(tmp_path_factory):
     deb = folder / "fake.deb"
     subprocess.run(["dpkg-deb", "--build", str(package), str(deb)], check=True, capture_output=True)
     return {"--registry": ["r.example.org:5000"], "--owner": ["ds"], "--tag": ["t1"],
-            "--base-image": ["debian:trixie-slim"], "--ca-bundle": [str(pem)], "--no-host-ca": [],
+            "--base-image": ["debian:bookworm-slim"], "--ca-bundle": [str(pem)], "--no-host-ca": [],
             "--keep-ca-bundle": [], "--network": ["host"], "--no-cache": [], "--no-cache-layer": ["base"],
             "--build-arg": ["A=B"], "--platform": ["linux/arm64"], "--vsix": [str(vsix)],
             "--rstudio-deb": [str(deb)], "--without-rstudio": []}

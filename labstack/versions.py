@@ -1,0 +1,78 @@
+"""Versions measured from a built image, not written by hand: each layer's image.toml names a command
+per component ([[versions]]), run in the image; the answers become labels (io.labstack.<name>.version)
+and, as docker-stacks does, tags (r-4.5.0, python-3.13.5) an admin can pin a profile to."""
+from __future__ import annotations
+
+import re
+import shlex
+
+from . import REPO_ROOT, LabstackError
+from .containers import TrackedContainer
+from .engine import BuildRequest, Log, build
+from .graph import Version
+
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,100}$")
+_MEASURE_TIMEOUT = 120  # seconds for all of one image's commands
+# A folder with nothing in it: the label step's build context (its Dockerfile reads no file).
+_LABEL_CONTEXT = REPO_ROOT / "build" / "stage" / "labels"
+
+
+def label_name(name: str) -> str:
+    return f"io.labstack.{name}.version"
+
+
+def measure_script(versions: list[Version]) -> str:
+    """One shell script printing `name=version` per component; a command that fails prints nothing."""
+    return "\n".join(f"printf '%s=%s\\n' {shlex.quote(v.name)} \"$( ( {v.command} ) 2>/dev/null | head -n 1)\""
+                     for v in versions)
+
+
+def parse_measured(output: str, versions: list[Version], image: str) -> dict[str, str]:
+    found = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+    measured = {}
+    for version in versions:
+        value = found.get(version.name, "").strip()
+        if not _VERSION.match(value):
+            raise LabstackError(f"cannot measure the {version.name} version of {image}: "
+                                f"`{version.command}` printed {value!r}")
+        measured[version.name] = value
+    return measured
+
+
+def version_tags(repository: str, measured: dict[str, str], versions: list[Version]) -> list[str]:
+    """`repository:<tag>-<version>` for each component that asks for a tag; Docker tags hold no + or ~."""
+    tags = []
+    for version in versions:
+        if version.tag and measured.get(version.name) not in (None, "none"):
+            tags.append(f"{repository}:{version.tag}-{re.sub(r'[+~]', '-', measured[version.name])}")
+    return tags
+
+
+def measure(image: str, versions: list[Version]) -> dict[str, str]:
+    """Run every command in one container of `image`, without network, and read what they print."""
+    if not versions:
+        return {}
+    with TrackedContainer(image, network_mode="none", entrypoint=["/bin/sh", "-c"],
+                          command=[f"sleep {_MEASURE_TIMEOUT}"]) as container:
+        container.run_detached()
+        output = container.exec(["/bin/sh", "-c", measure_script(versions)], timeout=_MEASURE_TIMEOUT)
+    return parse_measured(output, versions, image)
+
+
+def apply_labels(image: str, measured: dict[str, str], tags: list[str], log: Log) -> None:
+    """Label `image` with what was measured and give it `tags`: a build that adds no layer."""
+    _LABEL_CONTEXT.mkdir(parents=True, exist_ok=True)
+    dockerfile = _LABEL_CONTEXT.parent / "labels.Dockerfile"
+    dockerfile.write_text(f"FROM {image}\n")
+    build(BuildRequest(dockerfile=dockerfile, context=_LABEL_CONTEXT, tags=tags,
+                       labels={label_name(name): value for name, value in measured.items()}), log)
+
+
+def versions_of(chain: list) -> list[Version]:
+    """The components of an image built from these layers, the later layer's command winning."""
+    by_name: dict[str, Version] = {}
+    for layer in chain:
+        for version in layer.versions:
+            by_name[version.name] = version
+    return list(by_name.values())
+
