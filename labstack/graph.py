@@ -35,7 +35,7 @@ class Version:
     tag: str = ""  # when set, the image is also tagged <tag>-<version>
 
 
-FLAG_KINDS = ("switch", "file", "files")
+FLAG_KINDS = ("switch", "file", "files", "value")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class LayerFlag:
     """A build.py flag a layer declares: the build arguments it sets and the files it stages."""
     layer: str
     flag: str  # "--rstudio-deb"
-    kind: str  # "switch" (on/off), "file" (one local file, staged), "files" (repeatable)
+    kind: str  # "switch" (on/off), "file" (one local file, staged), "files" (repeatable), "value" (a string)
     help: str
     env: str = ""  # an environment variable that gives the default
     build_args: tuple[tuple[str, str], ...] = ()  # "{deb_version}" is a staged .deb's version

@@ -44,6 +44,8 @@ def add_layer_flags(parser: argparse.ArgumentParser, graph: Graph) -> None:
                 parser.add_argument(flag.flag, action="store_true", default=None, help=text)
             elif flag.kind == "file":
                 parser.add_argument(flag.flag, type=Path, metavar="FILE", help=text)
+            elif flag.kind == "value":
+                parser.add_argument(flag.flag, metavar="VALUE", help=text)
             else:
                 parser.add_argument(flag.flag, type=Path, action="append", default=[], metavar="FILE", help=text)
 
@@ -62,7 +64,8 @@ def layer_settings(graph: Graph, given: dict, env: dict[str, str]) -> tuple[dict
             value, explicit = given.get(flag.dest), bool(given.get(flag.dest))
             if not explicit and flag.env and env.get(flag.env):
                 raw = env[flag.env]
-                value = {"switch": raw == "1", "file": Path(raw), "files": [Path(p) for p in raw.split(os.pathsep) if p]}[flag.kind]
+                value = {"switch": raw == "1", "file": Path(raw), "files": [Path(p) for p in raw.split(os.pathsep) if p],
+                         "value": raw}[flag.kind]
             if value:
                 chosen.append((flag, value, explicit))
     dropped: set[str] = set()
@@ -83,8 +86,11 @@ def layer_settings(graph: Graph, given: dict, env: dict[str, str]) -> tuple[dict
             if not path.is_file():
                 raise LabstackError(f"no such file: {path}")
         for name, template in flag.build_args:
-            layer_args.setdefault(flag.layer, {})[name] = (
-                template.replace("{deb_version}", deb_version(files[0])) if "{deb_version}" in template else template)
+            if "{deb_version}" in template:
+                template = template.replace("{deb_version}", deb_version(files[0]))
+            if flag.kind == "value":
+                template = template.replace("{value}", value)
+            layer_args.setdefault(flag.layer, {})[name] = template
         if files:
             layer_files.setdefault(flag.layer, []).extend(files)
     return layer_args, layer_files

@@ -8,6 +8,10 @@ set -euo pipefail
 # without RStudio Server, for one installed later.
 mkdir -p /etc/rstudio
 echo "www-address=127.0.0.1" >> /etc/rstudio/rserver.conf
+# The image's R, whatever else a user puts on PATH; and defaults that suit a hub (no .RData saved or
+# restored, no update checks or crash-report prompts: rstudio-prefs.json, copied by the Dockerfile),
+# which a user's own preferences still override.
+echo "rsession-which-r=/usr/bin/R" >> /etc/rstudio/rserver.conf
 
 if [ "${RSTUDIO_VERSION}" = none ]; then
     echo "labstack: building without RStudio Server, as asked"

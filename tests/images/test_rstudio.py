@@ -197,6 +197,14 @@ def test_rstudio_comes_back_after_a_crash(jupyter, has_rserver, spec):
     print(f"\nlabstack: {spec}: RStudio back {seconds:.1f} s after SIGKILL")
 
 
+# ---- what R users expect of a hub (images/rstudio/r-start-hook, Rprofile.site, rstudio-prefs.json)
+
+DEFAULT_CRAN = "https://cloud.r-project.org"
+OTHER_CRAN = "https://packagemanager.posit.co/cran/__linux__/trixie/latest"
+# RStudio's rsession starts R with a cleaned environment: HOME and little else.
+CLEANED_R = ["env", "-i", "HOME=/home/jovyan", "/usr/bin/R", "--no-echo", "-e"]
+
+
 def test_versions_are_the_binaries_own(jupyter, engine):
     """The labels build.py measured from the image (images/rstudio/image.toml), checked against what each
     program says of itself; the R tag an admin pins a profile to names the same R."""
@@ -217,3 +225,102 @@ def test_versions_are_the_binaries_own(jupyter, engine):
     pinned = engine.images.get(f"{repository}:r-{labels['io.labstack.r.version']}")
     assert pinned.labels["io.labstack.r.version"] == labels["io.labstack.r.version"]
 
+
+def test_rstudio_is_configured_for_a_hub(jupyter):
+    import json
+
+    config = jupyter.exec(["cat", "/etc/rstudio/rserver.conf"]).splitlines()
+    assert "rsession-which-r=/usr/bin/R" in config
+    assert jupyter.exec(["/usr/bin/R", "--version"]).startswith("R version")
+    prefs = json.loads(jupyter.exec(["cat", "/etc/rstudio/rstudio-prefs.json"]))
+    assert prefs == {"save_workspace": "never", "load_workspace": False, "check_for_updates": False,
+                     "submit_crash_reports": False}
+
+
+def r_repos(jupyter: JupyterContainer) -> dict[str, str]:
+    """getOption("repos") as a notebook, a terminal's R and a cleaned-environment R each see it."""
+    code = 'cat(getOption("repos")[["CRAN"]])'
+    import re
+
+    notebook = re.fullmatch(r'\[1\] "(.*)"', execute_in_kernel(jupyter, "ir", 'getOption("repos")[["CRAN"]]'))
+    return {"notebook": notebook and notebook.group(1),
+            "terminal": run_in_terminal(jupyter, f"Rscript -e '{code}'").splitlines()[-1].strip(),
+            "cleaned": jupyter.exec(CLEANED_R + [code]).strip()}
+
+
+def test_the_cran_mirror_is_the_image_default(jupyter):
+    assert r_repos(jupyter) == dict.fromkeys(["notebook", "terminal", "cleaned"], DEFAULT_CRAN)
+
+
+@pytest.fixture(scope="module")
+def home_volume(engine):
+    from labstack.containers import session_label
+
+    volume = engine.volumes.create(f"labstack-test-r-home-{uuid.uuid4().hex[:8]}", labels=session_label())
+    yield volume.name
+    volume.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def r_user(rstudio_image, home_volume):
+    """A person's server as a hub starts it: a home volume, a profile's variable and its CRAN mirror."""
+    environment = {"PROFILE_COURSE": "stat101 fall", "LABSTACK_CRAN_URL": OTHER_CRAN}
+    with JupyterContainer(rstudio_image, environment=environment,
+                          volumes={home_volume: {"bind": "/home/jovyan", "mode": "rw"}}) as jupyter:
+        yield jupyter
+
+
+def test_a_profiles_cran_mirror_reaches_every_r(r_user):
+    assert r_repos(r_user) == dict.fromkeys(["notebook", "terminal", "cleaned"], OTHER_CRAN)
+
+
+def test_the_containers_environment_reaches_a_cleaned_r_and_only_its_user(r_user):
+    assert r_user.exec(CLEANED_R + ['cat(Sys.getenv("PROFILE_COURSE"))']) == "stat101 fall"
+    owner_mode = r_user.exec(["stat", "-L", "-c", "%u %a", "/etc/R/Renviron.site"]).split()
+    assert owner_mode == ["1000", "600"]
+    # Jupyter's token, which the container has, is not among what R sessions get
+    assert r_user.exec(CLEANED_R + ['cat(nchar(Sys.getenv("JUPYTER_TOKEN")))']) == "0"
+
+
+def test_the_hubs_token_is_written_into_no_file(r_user):
+    """The start hook run as under a hub (JUPYTERHUB_API_TOKEN set): the token lands in no file of the
+    container, while a profile's variable still reaches R."""
+    token = uuid.uuid4().hex
+    r_user.exec(["env", f"JUPYTERHUB_API_TOKEN={token}", "JUPYTERHUB_USER=alice", "/etc/labstack/start.d/50-r"])
+    assert r_user.exec(CLEANED_R + ['cat(Sys.getenv("JUPYTERHUB_USER"))']) == "alice"
+    found = r_user.exec(["sh", "-c", f"grep -rlsF {token} / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev"
+                         " || true"], timeout=300)
+    assert found.strip() == "", found
+
+
+HELLO = "hello from the user library"
+
+
+def install_hello_from_a_notebook(jupyter: JupyterContainer) -> str:
+    """Build a two-file source package here (no CRAN), install it from a notebook with no `lib`, and
+    return the library it went into, after checking a terminal's R loads it."""
+    jupyter.exec(["sh", "-c", "mkdir -p /tmp/pkg/labstackhello/R && cd /tmp/pkg && "
+                  "printf 'Package: labstackhello\\nVersion: 0.1\\nTitle: Hello\\nDescription: A test package.\\n"
+                  "License: MIT\\nAuthor: labstack\\nMaintainer: labstack <labstack@example.org>\\n' "
+                  "> labstackhello/DESCRIPTION && "
+                  f"""echo 'hello <- function() "{HELLO}"' > labstackhello/R/hello.R && """
+                  "R CMD build labstackhello"], timeout=180)
+    installed = execute_in_kernel(jupyter, "ir", 'install.packages("/tmp/pkg/labstackhello_0.1.tar.gz", repos = NULL)\n'
+                                  'dirname(find.package("labstackhello"))', timeout=180)
+    assert run_in_terminal(jupyter, "Rscript -e 'library(labstackhello); cat(hello())'", timeout=60).splitlines()[-1] == HELLO
+    return installed
+
+
+def test_a_package_installed_from_a_notebook_stays_in_the_home(r_user, rstudio_image, home_volume):
+    """Installed into R_LIBS_USER in the home, first on .libPaths(): a new container on the same home
+    volume (the next day's server) loads it."""
+    library = "/home/jovyan/R/x86_64-pc-linux-gnu-library/4.5"
+    assert install_hello_from_a_notebook(r_user) == f'[1] "{library}"'
+    assert r_user.exec(["Rscript", "-e", "cat(.libPaths()[1])"]) == library
+    with JupyterContainer(rstudio_image, volumes={home_volume: {"bind": "/home/jovyan", "mode": "rw"}}) as next_day:
+        assert execute_in_kernel(next_day, "ir", "library(labstackhello); hello()") == f'[1] "{HELLO}"'
+
+
+def test_the_user_library_works_under_any_uid(rstudio_image):
+    with JupyterContainer(rstudio_image, user="23456:100") as jupyter:
+        assert install_hello_from_a_notebook(jupyter) == '[1] "/home/jovyan/R/x86_64-pc-linux-gnu-library/4.5"'

@@ -41,7 +41,8 @@ def samples(tmp_path_factory):
             "--base-image": ["debian:bookworm-slim"], "--ca-bundle": [str(pem)], "--no-host-ca": [],
             "--keep-ca-bundle": [], "--network": ["host"], "--no-cache": [], "--no-cache-layer": ["base"],
             "--build-arg": ["A=B"], "--platform": ["linux/arm64"], "--vsix": [str(vsix)],
-            "--rstudio-deb": [str(deb)], "--without-rstudio": []}
+            "--rstudio-deb": [str(deb)], "--without-rstudio": [],
+            "--cran-url": ["https://packagemanager.posit.co/cran/latest"]}
 
 
 @pytest.mark.parametrize("command", BUILD_COMMANDS)
@@ -106,3 +107,15 @@ def test_bake_stages_the_files_its_targets_mount(samples, tmp_path, monkeypatch)
     assert (tmp_path / "stage" / "rstudio" / "fake.deb").is_file()
     assert (tmp_path / "stage" / "code-server" / "x.vsix").is_file()
     assert '"RSTUDIO_VERSION": "2099.01.0-1"' in out.read_text()
+
+
+def test_a_value_flag_and_its_environment_default_become_the_layers_build_argument():
+    parser = build.make_parser(GRAPH)
+    mirror = "https://packagemanager.posit.co/cran/latest"
+    given = build_settings(parser.parse_args(["build", "rstudio", "--cran-url", mirror]), GRAPH, env={})
+    assert given.layer_args == {"rstudio": {"LABSTACK_CRAN_URL": mirror}}
+    from_env = build_settings(parser.parse_args(["build", "rstudio"]), GRAPH, env={"LABSTACK_CRAN_URL": "https://cran.example.org"})
+    assert from_env.layer_args == {"rstudio": {"LABSTACK_CRAN_URL": "https://cran.example.org"}}
+    explicit = build_settings(parser.parse_args(["build", "rstudio", "--cran-url", mirror]), GRAPH,
+                              env={"LABSTACK_CRAN_URL": "https://cran.example.org"})
+    assert explicit.layer_args["rstudio"]["LABSTACK_CRAN_URL"] == mirror
