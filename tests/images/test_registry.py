@@ -28,14 +28,18 @@ def test_push_then_pull_and_boot(registry, image, engine, tmp_path):
     assert built.returncode == 0, built.stderr[-2000:]
     pushed = build_py("push", "base", "--registry", registry, "--tag", "smoke")
     assert pushed.returncode == 0, pushed.stderr[-2000:]
-    assert pushed.stdout.split() == naming.tags("base")
+    labels = engine.images.get(naming.tags("base")[0]).labels
+    # and the tags of the versions measured in it, which a profile pins
+    tags = naming.tags("base") + [f"{naming.repository('base')}:{prefix}-{labels[f'io.labstack.{name}.version']}"
+                                  for name, prefix in (("python", "python"), ("jupyterlab", "lab"), ("jupyterhub", "hub"))]
+    assert pushed.stdout.split() == tags
 
     assert "labstack/base" in requests.get(f"http://{registry}/v2/_catalog", timeout=10).json()["repositories"]
     listed = requests.get(f"http://{registry}/v2/labstack/base/tags/list", timeout=10).json()["tags"]
-    assert {tag.split(":")[-1] for tag in naming.tags("base")} <= set(listed)
+    assert {tag.split(":")[-1] for tag in tags} <= set(listed)
 
     ref = naming.tags("base")[0]
-    for tag in naming.tags("base"):
+    for tag in tags:
         remove_image(tag)
     try:
         engine.images.pull(ref)
@@ -49,7 +53,7 @@ def test_push_then_pull_and_boot(registry, image, engine, tmp_path):
                               headers={"Accept": MANIFEST_TYPES}).headers["Docker-Content-Digest"]
         assert f"FROM {registry}/labstack/base@{digest}\n" in (tmp_path / "binder" / "Dockerfile").read_text()
     finally:
-        for tag in naming.tags("base"):
+        for tag in tags:
             remove_image(tag)
 
 
