@@ -249,16 +249,19 @@ def kill_app(jupyter: JupyterContainer, pattern: str) -> None:
 
 
 def recovery_seconds(jupyter: JupyterContainer, route: str, marker: str, pattern: str, timeout: float = 30) -> float:
-    """Kill the app behind `route`, then request it until it answers 200 with `marker` again; bounded."""
-    import time
+    """Kill the app behind `route`, then request it until it answers 200 with `marker` again; bounded.
 
-    kill_app(jupyter, pattern)
-    started = time.monotonic()
+    The app answers first: a kill is a crash only of an app that runs (an app an earlier test crashed
+    may still be starting again on a loaded machine, and pkill would then find nothing)."""
+    import time
 
     def back():
         response = jupyter.get(route, timeout=timeout, allow_redirects=True)
         return response.status_code == 200 and marker in response.text
 
+    poll_until(back, timeout, 0.5, lambda: f"{route} was not answering before the kill")
+    kill_app(jupyter, pattern)
+    started = time.monotonic()
     poll_until(back, timeout, 0.5, lambda: f"{route} did not come back within {timeout}s of the kill:\n"
                + jupyter.tracked.container.logs().decode(errors="replace")[-2000:])
     return time.monotonic() - started
