@@ -57,6 +57,7 @@ def cmd_run(args: argparse.Namespace, graph) -> int:
 
 def cmd_push(args: argparse.Namespace, graph) -> int:
     from labstack.engine import push
+    from labstack.versions import measured_tags
 
     naming = Naming.from_environment(args.registry, args.owner, args.tag)
     if not naming.registry:
@@ -64,24 +65,11 @@ def cmd_push(args: argparse.Namespace, graph) -> int:
     for spec in args.specs:
         steps = graph.plan(spec)
         image = steps[-1].image
-        for tag in naming.tags(image) + measured_tags(naming, image, [step.layer for step in steps]):
+        for tag in naming.tags(image) + measured_tags(naming.tags(image)[0], naming.repository(image),
+                                                      [step.layer for step in steps]):
             push(tag, log)
             print(tag)
     return 0
-
-
-def measured_tags(naming: Naming, image: str, chain: list) -> list[str]:
-    """The version tags (r-4.5.0, ...) build put on this image, read back from its labels."""
-    from labstack.engine import image_exists, image_labels
-    from labstack.versions import label_name, version_tags, versions_of
-
-    main = naming.tags(image)[0]
-    if not image_exists(main):
-        return []  # push reports the missing image itself
-    labels = image_labels(main)
-    versions = versions_of(chain)
-    measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
-    return [tag for tag in version_tags(naming.repository(image), measured, versions) if image_exists(tag)]
 
 
 def cmd_bake(args: argparse.Namespace, graph) -> int:

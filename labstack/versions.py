@@ -8,7 +8,7 @@ import shlex
 
 from . import REPO_ROOT, LabstackError
 from .containers import TrackedContainer
-from .engine import BuildRequest, Log, build
+from .engine import BuildRequest, Log, build, image_exists, image_labels
 from .graph import Version
 
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,100}$")
@@ -76,3 +76,13 @@ def versions_of(chain: list) -> list[Version]:
             by_name[version.name] = version
     return list(by_name.values())
 
+
+
+def measured_tags(image: str, repository: str, chain: list) -> list[str]:
+    """The version tags (r-4.5.0, ...) build gave `image`, read back from its labels; none if it is absent."""
+    if not image_exists(image):
+        return []  # push reports the missing image itself
+    labels = image_labels(image)
+    versions = versions_of(chain)
+    measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
+    return [tag for tag in version_tags(repository, measured, versions) if image_exists(tag)]
