@@ -103,10 +103,10 @@ def cmd_label(args: argparse.Namespace, graph) -> int:
     for spec in args.specs:
         steps = graph.plan(spec)
         for number, step in enumerate(steps, 1):
-            if not image_exists(naming.tags(step.image)[0]):
-                raise LabstackError(f"no image {naming.tags(step.image)[0]} to label: build or bake it first")
-            tags = label_measured_versions(naming.tags(step.image), [s.layer for s in steps[:number]],
-                                           naming.repository(step.image), log)
+            tags = naming.tags(step.image)
+            if not image_exists(tags[0]):
+                raise LabstackError(f"no image {tags[0]} to label: build or bake it first")
+            tags = label_measured_versions(tags, [s.layer for s in steps[:number]], naming.repository(step.image), log)
             print("\t".join(tags))
     return 0
 

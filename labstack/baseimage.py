@@ -20,7 +20,6 @@ from .engine import Log, _first_line, client, image_exists
 DEFAULT_BASE_IMAGE = "debian:trixie-slim"
 # The releases debootstrap makes when no registry answers: suite name -> Debian version number.
 DEBIAN_SUITES = {"trixie": "13", "bookworm": "12"}
-DEFAULT_SUITE = "trixie"
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 # Trimmed like the official slim images: no package caches, docs or man pages.
@@ -42,13 +41,6 @@ Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";
 """
 
 
-def bootstrap_tag(suite: str = DEFAULT_SUITE) -> str:
-    return f"labstack/debian:{suite}-debootstrap"
-
-
-BOOTSTRAP_TAG = bootstrap_tag()
-
-
 def debian_suite(ref: str) -> str | None:
     """The suite debootstrap can make in place of `ref` (debian:trixie-slim, debian:12, ...), or None."""
     name = ref.split("@")[0]
@@ -56,6 +48,16 @@ def debian_suite(ref: str) -> str | None:
         if name in (f"debian:{suite}", f"debian:{suite}-slim", f"debian:{number}", f"debian:{number}-slim"):
             return suite
     return None
+
+
+DEFAULT_SUITE = debian_suite(DEFAULT_BASE_IMAGE)  # the default base's, written once above
+
+
+def bootstrap_tag(suite: str = DEFAULT_SUITE) -> str:
+    return f"labstack/debian:{suite}-debootstrap"
+
+
+BOOTSTRAP_TAG = bootstrap_tag()
 
 
 _UNPULLABLE: set[str] = set()  # tried once in this process: a run does not ask the registry again
