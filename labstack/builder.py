@@ -13,7 +13,7 @@ from .baseimage import DEFAULT_BASE_IMAGE, resolve_base_image
 from .engine import BuildRequest, Log, build, client, remove_image
 from .graph import BuildStep, Graph, images_dir, load_graph
 from .naming import Naming
-from .versions import apply_labels, measure, version_tags, versions_of
+from .versions import LABELLED_FROM, apply_labels, label_name, measure, version_tags, versions_of
 
 # Files a layer needs from outside the repository (a local .deb, .vsix extensions) are copied here,
 # into the build context, and bind-mounted by the Dockerfile; the folder always exists, empty or not.
@@ -118,14 +118,28 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
 
 def label_measured_versions(tags: list[str], chain: list, repository: str, log: Log) -> list[str]:
     """Measure the versions the layers declare in the image just built, label it with them and add
-    the version tags; the unlabelled image it was is removed (it shares every layer)."""
+    the version tags; the unlabelled image it was is removed (it shares every layer).
+
+    A build that came from the cache is the image labelled before: that labelled image is tagged again,
+    not labelled anew. A new label build would give it a new ID (a new creation time), and every image
+    built FROM it, its builder stages included, would miss the build cache."""
     versions = versions_of(chain)
     if not versions:
         return tags
     unlabelled = client().images.get(tags[0]).id
+    earlier = client().images.list(filters={"label": f"{LABELLED_FROM}={unlabelled}"})
+    if earlier:
+        labels = earlier[0].labels
+        measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
+        tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
+        for tag in tags:
+            name, _, version = tag.rpartition(":")
+            earlier[0].tag(name, version)
+        log(f"labstack: {tags[0]} is the image measured before: " + ", ".join(f"{n} {v}" for n, v in measured.items()))
+        return tags
     measured = measure(tags[0], versions)
     tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
-    apply_labels(tags[0], measured, tags, log)
+    apply_labels(tags[0], measured, tags, log, extra={LABELLED_FROM: unlabelled})
     if client().images.get(tags[0]).id != unlabelled:
         try:
             remove_image(unlabelled)

@@ -59,13 +59,19 @@ def measure(image: str, versions: list[Version]) -> dict[str, str]:
     return parse_measured(output, versions, image)
 
 
-def apply_labels(image: str, measured: dict[str, str], tags: list[str], log: Log) -> None:
-    """Label `image` with what was measured and give it `tags`: a build that adds no layer."""
+# The ID of the build's own output, on the labelled image: a later build that comes out the same (from
+# the cache) finds the labelled one by it (builder.label_measured_versions).
+LABELLED_FROM = "io.labstack.labelled-from"
+
+
+def apply_labels(image: str, measured: dict[str, str], tags: list[str], log: Log,
+                 extra: dict[str, str] | None = None) -> None:
+    """Label `image` with what was measured (and `extra`) and give it `tags`: a build that adds no layer."""
     _LABEL_CONTEXT.mkdir(parents=True, exist_ok=True)
     dockerfile = _LABEL_CONTEXT.parent / "labels.Dockerfile"
     dockerfile.write_text(f"FROM {image}\n")
     build(BuildRequest(dockerfile=dockerfile, context=_LABEL_CONTEXT, tags=tags,
-                       labels={label_name(name): value for name, value in measured.items()}), log)
+                       labels={**{label_name(name): value for name, value in measured.items()}, **(extra or {})}), log)
 
 
 def versions_of(chain: list) -> list[Version]:
