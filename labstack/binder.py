@@ -71,10 +71,9 @@ def render_dockerfile(base_ref: str, source: str, repo: BinderRepo) -> str:
             "",
             "# apt.txt: one Debian package per line, # starts a comment (repo2docker's format).",
             f"COPY {apt} /tmp/labstack-binder/apt.txt",
-            "RUN --mount=type=secret,id=ca_bundle . /usr/local/lib/labstack/ca-env.sh && \\",
-            "    apt-get update -q && \\",
-            "    sed -e 's/#.*//' /tmp/labstack-binder/apt.txt | xargs -r apt-get install -y -q --no-install-recommends && \\",
-            "    rm -rf /var/lib/apt/lists/* /tmp/labstack-binder",
+            "RUN --mount=type=secret,id=ca_bundle \\",
+            "    sed -e 's/#.*//' /tmp/labstack-binder/apt.txt | xargs -r /usr/local/lib/labstack/apt-install && \\",
+            "    rm -rf /tmp/labstack-binder",
         ]
     requirements = repo.config_file("requirements.txt")
     lines += [

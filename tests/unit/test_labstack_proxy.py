@@ -1,5 +1,5 @@
-"""labstack_proxy (images/base/labstack_proxy.py), against the jupyter-server-proxy it was written for
-(installed on the host from requirements-dev.txt at the image's pin)."""
+"""labstack_proxy (images/base/labstack-proxy), against the upstream it was written for: installed on the
+host from requirements-dev.txt, the package editable and jupyter-server-proxy at the image's pin."""
 import asyncio
 import os
 import subprocess
@@ -8,35 +8,54 @@ from types import SimpleNamespace
 
 import pytest
 
-from labstack import REPO_ROOT
-
-MODULE_DIR = REPO_ROOT / "images" / "base"
-sys.path.insert(0, str(MODULE_DIR))
 jupyter_server_proxy = pytest.importorskip("jupyter_server_proxy", reason="pip install -r requirements-dev.txt")
 import labstack_proxy  # noqa: E402
+from labstack_proxy import own_pages, restarts, standalone, streaming, uploads, upstream  # noqa: E402
 
 
 def test_the_pinned_version_is_supported():
     from labstack.layers import pinned
 
-    assert pinned("base")["JUPYTER_SERVER_PROXY_VERSION"] in labstack_proxy.SUPPORTED
-    labstack_proxy.check_upstream()  # the installed one: no exception
+    assert pinned("base")["JUPYTER_SERVER_PROXY_VERSION"] in upstream.SUPPORTED["jupyter-server-proxy"]
+    assert upstream.problems() == []  # the installed upstream is the one it was written for
+    upstream.check()
 
 
-def test_another_version_stops_with_one_line(monkeypatch):
-    monkeypatch.setattr(jupyter_server_proxy, "__version__", "9.0.0")
+def _stopped() -> str:
     with pytest.raises(SystemExit) as stopped:
-        labstack_proxy.check_upstream()
-    assert "\n" not in str(stopped.value) and "found 9.0.0" in str(stopped.value)
+        upstream.check()
+    assert "\n" not in str(stopped.value)
+    return str(stopped.value)
+
+
+@pytest.mark.parametrize("distribution", ["jupyter-server-proxy", "jupyterhub", "tornado", "simpervisor"])
+def test_another_version_stops_with_one_line(monkeypatch, distribution):
+    monkeypatch.setitem(upstream.SUPPORTED, distribution, ("9.0.0",))
+    assert f"written for {distribution} 9.0.0, found " in _stopped()
 
 
 def test_a_missing_internal_stops_with_one_line(monkeypatch):
     from jupyter_server_proxy.standalone import app
 
-    monkeypatch.delattr(app, "make_standalone_proxy")  # an internal this module replaces
-    with pytest.raises(SystemExit) as stopped:
-        labstack_proxy.check_upstream()
-    assert "\n" not in str(stopped.value) and "make_standalone_proxy" in str(stopped.value)
+    monkeypatch.delattr(app, "make_standalone_proxy")  # an internal this package replaces
+    assert "no jupyter_server_proxy.standalone.app.make_standalone_proxy" in _stopped()
+
+
+def test_a_replaced_method_with_other_parameters_stops_with_one_line(monkeypatch):
+    from jupyter_server_proxy.handlers import ProxyHandler
+
+    monkeypatch.setattr(ProxyHandler, "proxy", lambda self, host, port, proxied_path, body=None: None)
+    assert "ProxyHandler.proxy is (self, host, port, proxied_path, body), not (self, host, port, proxied_path)" in _stopped()
+
+
+def test_a_private_name_upstream_stopped_using_stops_with_one_line(monkeypatch):
+    monkeypatch.setattr(upstream, "USED_IN_SOURCE", [("tornado.web", "RequestHandler.clear", ("self._gone = ",))])
+    assert "tornado.web.RequestHandler.clear no longer uses self._gone" in _stopped()
+
+
+def test_every_replaced_name_is_a_listed_internal():
+    listed = {attribute.split(".")[-1] for _, attribute, _ in upstream.INTERNALS}
+    assert {name for _, name, _ in labstack_proxy.replacements()} <= listed
 
 
 class UpstreamStandaloneHandler:
@@ -59,7 +78,7 @@ class UpstreamStandaloneHandler:
 def test_websocket_upgrades_need_the_hub_user(method, upgrade, user, refused):
     from tornado import web
 
-    handler = labstack_proxy.authenticating_websockets(UpstreamStandaloneHandler)(method, upgrade, user)
+    handler = standalone.authenticating_websockets(UpstreamStandaloneHandler)(method, upgrade, user)
     if refused:
         with pytest.raises(web.HTTPError) as error:
             handler.prepare()
@@ -70,7 +89,7 @@ def test_websocket_upgrades_need_the_hub_user(method, upgrade, user, refused):
 
 def test_no_authentication_is_refused():
     result = subprocess.run([sys.executable, "-m", "labstack_proxy", "--no-authentication", "--", "true"],
-                            cwd=MODULE_DIR, capture_output=True, text=True, timeout=60,
+                            capture_output=True, text=True, timeout=60,
                             env={"PATH": "/usr/bin:/bin", "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:1/"})
     assert result.returncode != 0
     assert "labstack_proxy: refusing --no-authentication" in result.stderr, result.stderr[-2000:]
@@ -81,11 +100,11 @@ def test_response_headers_pass_as_upstream_would():
                               _rewrite_location_header=lambda value, host, port, path: f"/proxy/{port}{value}")
     lines = ["Set-Cookie: a=1\r\n", "Set-Cookie: b=2\r\n", "Connection: keep-alive\r\n", "Transfer-Encoding: chunked\r\n",
              "Location: /next\r\n", "Content-Length: 0\r\n", "X-App: kept\r\n"]
-    code, reason, headers = labstack_proxy.response_headers(handler, "HTTP/1.1 302 Found", lines, "localhost", 8000, "/old")
+    code, reason, headers = streaming.response_headers(handler, "HTTP/1.1 302 Found", lines, "localhost", 8000, "/old")
     assert (code, reason) == (302, "Found")
     assert headers == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Location", "/proxy/8000/next"),
                        ("Content-Length", "0"), ("X-App", "kept")]
-    _, _, kept = labstack_proxy.response_headers(handler, "HTTP/1.1 200 OK", ["Location: /next\r\n"], "localhost", 8000, "/")
+    _, _, kept = streaming.response_headers(handler, "HTTP/1.1 200 OK", ["Location: /next\r\n"], "localhost", 8000, "/")
     assert kept == [("Location", "/next")]  # only a redirect's Location gets the prefix
 
 
@@ -97,12 +116,12 @@ def test_install_replaces_only_what_it_says_and_only_once():
         labstack_proxy.install()
         for owner, name, value in changed:
             assert getattr(owner, name) is value, name
-        assert labstack_proxy.UPSTREAM == original  # the replacements call these, not themselves
+        assert upstream.UPSTREAM == original  # the replacements call these, not themselves
         assert original["_stream_request_body"] is False
     finally:
         for owner, name, _ in changed:
             setattr(owner, name, original[name])
-        labstack_proxy.UPSTREAM.clear()
+        upstream.UPSTREAM.clear()
 
 
 async def _produced(body, chunks_in):
@@ -120,10 +139,10 @@ async def _produced(body, chunks_in):
 
 def test_a_request_body_reaches_the_app_in_order_with_at_most_a_few_chunks_held():
     async def run():
-        body = labstack_proxy.RequestBody()
-        chunks = [bytes([n]) * 10 for n in range(3 * labstack_proxy.UPLOAD_QUEUE)]
+        body = uploads.RequestBody()
+        chunks = [bytes([n]) * 10 for n in range(3 * uploads.UPLOAD_QUEUE)]
         producer, written = await _produced(body, chunks)
-        assert body.chunks.qsize() <= labstack_proxy.UPLOAD_QUEUE
+        assert body.chunks.qsize() <= uploads.UPLOAD_QUEUE
         await body.end()
         await asyncio.wait_for(producer, 5)
         return chunks, written
@@ -136,7 +155,7 @@ def test_a_browser_gone_mid_upload_ends_the_apps_request():
     from tornado import iostream
 
     async def run():
-        body = labstack_proxy.RequestBody()
+        body = uploads.RequestBody()
         producer, written = await _produced(body, [b"first"])
         body.abort()
         with pytest.raises(iostream.StreamClosedError):
@@ -148,10 +167,10 @@ def test_a_browser_gone_mid_upload_ends_the_apps_request():
 
 def test_the_rest_of_a_body_is_dropped_once_the_apps_request_ended():
     async def run():
-        body = labstack_proxy.RequestBody()
+        body = uploads.RequestBody()
         body.request = asyncio.get_running_loop().create_future()
         body.request.set_result(None)  # the app answered before the body was all in
-        for _ in range(3 * labstack_proxy.UPLOAD_QUEUE):  # nobody takes chunks: must not block
+        for _ in range(3 * uploads.UPLOAD_QUEUE):  # nobody takes chunks: must not block
             await asyncio.wait_for(body.received(b"x"), 5)
         await asyncio.wait_for(body.end(), 5)
 
@@ -164,19 +183,19 @@ def test_descendants_finds_the_whole_tree():
         import time
 
         for _ in range(50):  # the shell starts its two children
-            found = labstack_proxy.descendants(parent.pid)
+            found = restarts.descendants(parent.pid)
             if len(found) == 2:
                 break
             time.sleep(0.1)
         assert len(found) == 2 and parent.pid not in found
     finally:
-        for pid in labstack_proxy.descendants(parent.pid):
+        for pid in restarts.descendants(parent.pid):
             os.kill(pid, 9)
         parent.kill()
         parent.wait()
 
 
-# ---- other users' pages (OWN_PAGES)
+# ---- other users' pages (own_pages)
 
 def _request(headers=None, host="hub.example", method="POST", user="alice", base_url="/user/alice/"):
     from tornado import httputil
@@ -203,15 +222,15 @@ OWN = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Origin": "htt
 ])
 def test_a_cookie_request_must_come_from_this_servers_own_pages(changed, refused):
     headers = {name: value for name, value in {**OWN, **changed}.items() if value is not None}
-    assert labstack_proxy.own_page_refusal(_request(headers)).split(",")[0] == refused
+    assert own_pages.own_page_refusal(_request(headers)).split(",")[0] == refused
 
 
 def test_a_top_level_page_load_may_come_from_anywhere_but_a_frame_may_not():
     page = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document",
             "Referer": "https://hub.example/user/mallory/proxy/8080/"}
-    assert labstack_proxy.own_page_refusal(_request(page, method="GET")) == ""
-    assert labstack_proxy.own_page_refusal(_request({**page, "Sec-Fetch-Dest": "iframe"}, method="GET"))
-    assert labstack_proxy.own_page_refusal(_request(page, method="POST"))  # a form posted from mallory's page
+    assert own_pages.own_page_refusal(_request(page, method="GET")) == ""
+    assert own_pages.own_page_refusal(_request({**page, "Sec-Fetch-Dest": "iframe"}, method="GET"))
+    assert own_pages.own_page_refusal(_request(page, method="POST"))  # a form posted from mallory's page
 
 
 @pytest.mark.parametrize("cookie, confined", [
@@ -223,7 +242,7 @@ def test_a_top_level_page_load_may_come_from_anywhere_but_a_frame_may_not():
     ("a=1; path=/user/mallory/proxy/8080/", "a=1; path=/user/mallory/proxy/8080/"),
 ])
 def test_a_proxied_cookie_stays_inside_the_servers_prefix(cookie, confined):
-    assert labstack_proxy.confine_cookie(cookie, "/user/mallory/") == confined
+    assert own_pages.confine_cookie(cookie, "/user/mallory/") == confined
 
 
 def test_proxied_responses_to_another_user_run_in_a_sandbox_on_one_domain(monkeypatch):
@@ -233,25 +252,25 @@ def test_proxied_responses_to_another_user_run_in_a_sandbox_on_one_domain(monkey
         handler = _request(user=user, base_url="/user/mallory/")
         handler._headers.add("Set-Cookie", "a=1; Path=/")
         handler._headers.add("Service-Worker-Allowed", "/")
-        labstack_proxy.confine_response(handler)
+        own_pages.confine_response(handler)
         assert handler._headers.get_list("Set-Cookie") == ["a=1; Path=/user/mallory/"]
         assert "Service-Worker-Allowed" not in handler._headers
-        assert (handler._headers.get("Content-Security-Policy") == labstack_proxy.SANDBOX) is sandboxed, user
+        assert (handler._headers.get("Content-Security-Policy") == own_pages.SANDBOX) is sandboxed, user
     # per-user subdomains: this server's host is its own origin, not the hub's
     monkeypatch.setenv("JUPYTERHUB_HOST", "https://hub.example")
-    assert not labstack_proxy.shown_to_another_user(_request(host="mallory.hub.example", user="alice"))
-    assert labstack_proxy.shown_to_another_user(_request(host="hub.example", user="alice"))
+    assert not own_pages.shown_to_another_user(_request(host="mallory.hub.example", user="alice"))
+    assert own_pages.shown_to_another_user(_request(host="hub.example", user="alice"))
     monkeypatch.setenv("LABSTACK_SHARED_PAGES_SANDBOX", "0")  # an admin turned it off
-    assert not labstack_proxy.shown_to_another_user(_request(host="hub.example", user="alice"))
+    assert not own_pages.shown_to_another_user(_request(host="hub.example", user="alice"))
     monkeypatch.delenv("LABSTACK_SHARED_PAGES_SANDBOX")
     monkeypatch.delenv("JUPYTERHUB_USER")  # not under a hub
-    assert not labstack_proxy.shown_to_another_user(_request(user="alice"))
+    assert not own_pages.shown_to_another_user(_request(user="alice"))
 
 
 def test_a_service_worker_scope_inside_the_prefix_is_kept():
     handler = _request(base_url="/user/mallory/")
     handler._headers.add("Service-Worker-Allowed", "/user/mallory/proxy/8080/")
-    labstack_proxy.confine_response(handler)
+    own_pages.confine_response(handler)
     assert handler._headers["Service-Worker-Allowed"] == "/user/mallory/proxy/8080/"
 
 
@@ -267,33 +286,34 @@ def test_install_turns_cookie_only_websockets_off_in_the_config():
     finally:
         for owner, name, _ in changed:
             setattr(owner, name, original[name])
-        labstack_proxy.UPSTREAM.clear()
+        upstream.UPSTREAM.clear()
 
 
 def test_a_websocket_gets_no_cookie_token_by_its_upgrade_header_alone():
     """Chromium sends no Sec-Fetch-Mode on a websocket handshake: the Upgrade header must be enough."""
-    labstack_proxy.UPSTREAM.setdefault("_get_token_cookie", lambda self, handler: "cookie-token")
+    upstream.UPSTREAM.setdefault("_get_token_cookie", lambda self, handler: "cookie-token")
     try:
         hub_auth = SimpleNamespace(allow_websocket_cookie_auth=False)
         upgrade = _request({"Upgrade": "websocket", "Connection": "Upgrade"}, method="GET")
-        assert labstack_proxy.token_cookie_not_for_websockets(hub_auth, upgrade) is None
-        assert labstack_proxy.token_cookie_not_for_websockets(hub_auth, _request(method="GET")) == "cookie-token"
+        assert own_pages.token_cookie_not_for_websockets(hub_auth, upgrade) is None
+        assert own_pages.token_cookie_not_for_websockets(hub_auth, _request(method="GET")) == "cookie-token"
         upgrade._hub_auth_token_cookie = "let through"  # allow_cookie_for_websocket: a proxied app's own page
-        assert labstack_proxy.token_cookie_not_for_websockets(hub_auth, upgrade) == "cookie-token"
+        assert own_pages.token_cookie_not_for_websockets(hub_auth, upgrade) == "cookie-token"
         hub_auth.allow_websocket_cookie_auth = True
-        assert labstack_proxy.token_cookie_not_for_websockets(hub_auth, _request({"Upgrade": "websocket"}, method="GET")) == "cookie-token"
+        assert own_pages.token_cookie_not_for_websockets(hub_auth, _request({"Upgrade": "websocket"}, method="GET")) == "cookie-token"
     finally:
-        labstack_proxy.UPSTREAM.clear()
+        upstream.UPSTREAM.clear()
 
 
 def test_a_websocket_token_is_read_from_its_url_by_its_upgrade_header():
-    labstack_proxy.UPSTREAM.setdefault("_get_token_url", lambda self, handler: "")
+    upstream.UPSTREAM.setdefault("_get_token_url", lambda self, handler: "")
     try:
         upgrade = _request({"Upgrade": "websocket"}, method="GET")
         upgrade.get_argument = lambda name, default: "url-token" if name == "token" else default
-        assert labstack_proxy.token_in_websocket_url(None, upgrade) == "url-token"
+        assert own_pages.token_in_websocket_url(None, upgrade) == "url-token"
         page = _request(method="GET")
         page.get_argument = upgrade.get_argument
-        assert labstack_proxy.token_in_websocket_url(None, page) == ""  # a page's URL token: JupyterHub's rule
+        assert own_pages.token_in_websocket_url(None, page) == ""  # a page's URL token: JupyterHub's rule
     finally:
-        labstack_proxy.UPSTREAM.clear()
+        upstream.UPSTREAM.clear()
+

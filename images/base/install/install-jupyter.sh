@@ -9,17 +9,15 @@ venv=${JUPYTER_VENV:-/opt/jupyter}
 # --system-site-packages: so that `pip install --user` (the user site, ~/.local) is seen by the kernels
 # and the terminals alike; Debian's own site-packages hold next to nothing here.
 python3 -m venv --system-site-packages "$venv"
+# flit_core: labstack-proxy's build backend, so install-labstack-proxy builds it offline.
 "$venv/bin/pip" install --no-cache-dir \
     "jupyterlab==${JUPYTERLAB_VERSION}" \
     "jupyter-server-proxy==${JUPYTER_SERVER_PROXY_VERSION}" \
     "jupyterhub==${JUPYTERHUB_VERSION}" \
+    flit_core \
     "$@"
 "$venv/bin/jupyter" lab clean
 # The hub's own web page components (bootstrap, jquery, fontawesome: ~58 MB) come with the jupyterhub
 # package; a single-user server never serves them (its pages are JupyterLab's and its own templates).
 rm -rf "$venv/share/jupyterhub/static/components"
-# labstack's changes to jupyter-server-proxy (labstack_proxy.py) are copied to this folder by a later,
-# cheaper layer of the Dockerfile; the Jupyter environment finds them there.
-mkdir -p /usr/local/lib/labstack/python
-echo /usr/local/lib/labstack/python > "$("$venv/bin/python3" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/labstack.pth"
 find "$venv" -name __pycache__ -prune -exec rm -rf {} +

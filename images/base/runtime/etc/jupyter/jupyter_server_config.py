@@ -10,7 +10,7 @@ import labstack_proxy
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
-# labstack's changes to jupyter-server-proxy (images/base/labstack_proxy.py): proxied responses stream,
+# labstack's changes to jupyter-server-proxy (the labstack_proxy package, images/base/labstack-proxy): proxied responses stream,
 # crashed apps are started again, other users' pages can't drive this server (it sets the hub's
 # websocket authentication in c, with its reason). It raises SystemExit (not an Exception, which traitlets would log and
 # skip along with the rest of this file) with one line if that library is not what it was written for.

@@ -1,0 +1,65 @@
+"""labstack's changes to jupyter-server-proxy's behaviour: this package is the one place they live.
+
+One module per concern, each with its reason at the top:
+- streaming: proxied responses stream, at any size, with flat memory;
+- uploads: request bodies stream to the app, once the request is authenticated;
+- restarts: an app that crashed is started again, a bounded number of times;
+- own_pages: one user's pages never drive another user's server. Security-critical: every proxied
+  request is authenticated there (authenticate_own_pages), streamed or not;
+- standalone: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets authenticated;
+- upstream: every internal of jupyter-server-proxy, JupyterHub, Tornado and simpervisor used here, and
+  the start-up check of their versions and signatures.
+
+Why it replaces methods instead of configuring upstream's classes: jupyter-server-proxy's public seams
+are the servers in c.ServerProxy.servers (each a ServerProcess) and the handler class a ServerProcess
+picks (get_proxy_base_class). Neither reaches /proxy/<port>/, whose routes setup_handlers fixes to
+LocalProxyHandler and RemoteProxyHandler, and a ServerProcess has no setting for another handler
+class. Replacing ProxyHandler's methods, which every route's handler derives from, is the one way to
+give every route the same behaviour; upstream.check() makes that safe to upgrade.
+"""
+from __future__ import annotations
+
+from . import upstream
+
+__version__ = "0.2.0"
+
+
+def replacements() -> list:
+    """(class, attribute, labstack's value) for everything install() changes: in jupyter-server-proxy, and
+    in JupyterHub's single-user authentication for rule 1 of own_pages."""
+    from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
+    from jupyterhub.services.auth import HubAuth, HubOAuth
+    from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
+
+    from . import own_pages, restarts, streaming, uploads
+
+    return [
+        (HubOAuth, "_get_token_cookie", own_pages.token_cookie_not_for_websockets),
+        (HubAuth, "_get_token_url", own_pages.token_in_websocket_url),
+        (JupyterHubIdentityProvider, "page_config_hook", own_pages.page_config_appending_token),
+        (ProxyHandler, "_proxy_buffered", streaming.proxy_streaming),
+        # Tornado hands the body to data_received as it arrives (what @web.stream_request_body sets)
+        (ProxyHandler, "_stream_request_body", True),
+        (ProxyHandler, "prepare", uploads.prepare_streaming_upload),
+        (ProxyHandler, "data_received", uploads.data_received),
+        (ProxyHandler, "proxy", uploads.proxy_with_body),
+        (ProxyHandler, "on_connection_close", uploads.on_connection_close),
+        (SuperviseAndProxyHandler, "ensure_process", restarts.ensure_process_restarting),
+    ]
+
+
+def install(config=None) -> None:
+    """Streaming responses and uploads, restarting apps and own-page checks for every jupyter-server-proxy
+    route of this server (its ProxyHandler and what derives from it), and, given the server's config,
+    Jupyter's own websockets authenticated by token only under a hub (own_pages, rule 1). Stops the
+    server with one line first if upstream is not what this package was written against."""
+    upstream.check()
+    if config is not None:
+        # Rule 1: a cookie alone no longer opens Jupyter's terminal and kernel websockets: any page on the
+        # hub's domain can send alice's cookie. JupyterLab 4.6 puts the token of its page config in their
+        # URL (JupyterHub's identity provider writes it there), which no other user's page can read.
+        config.HubOAuth.allow_websocket_cookie_auth = False
+    if upstream.UPSTREAM:
+        return  # installed already
+    for owner, name, value in replacements():
+        upstream.replace(owner, name, value)
