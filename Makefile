@@ -7,7 +7,7 @@ IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob; print(" ".join(tomllib.load
 export LABSTACK_NETWORK ?= host
 IMAGE ?= code-server
 
-.PHONY: help dockerd list run test bench clean build-mig test-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
+.PHONY: help dockerd list run test bench clean lock build-mig test-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
 
 help:
 	@echo "make run             install what is missing, build $(IMAGE) and serve it on 127.0.0.1:8888 (IMAGE=rstudio ...)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-<image>    build and probe one image"
 	@echo "make build-mig CONTAINER=<name> [MIG_TAG=<image:tag>]  migrate a running code-server container"
 	@echo "make bench           cold/warm build times, sizes, start-to-first-200 (writes reports/)"
+	@echo "make lock            resolve the Jupyter environment afresh into images/base/install/jupyter-lock.txt"
 	@echo "make clean           remove labstack's containers and images"
 
 dockerd:
@@ -48,6 +49,11 @@ $(addprefix test-,$(IMAGES)): test-%: dockerd
 
 bench: dockerd
 	$(PYTHON) tests/bench.py
+
+# The Jupyter environment's lock, from a fresh resolve of every layer's [jupyter_packages] pins on each
+# Debian suite's Python; commit the result (tests/unit/test_lock.py checks it against the pins).
+lock: dockerd
+	$(BUILD) lock
 
 test-mig: dockerd
 	$(BUILD) test mig

@@ -167,6 +167,17 @@ def cmd_bootstrap(args: argparse.Namespace, graph) -> int:
     return 0
 
 
+def cmd_lock(args: argparse.Namespace, graph) -> int:
+    from labstack.engine import client
+    from labstack.lock import refresh
+    from labstack.settings import ca_bundle
+
+    client()
+    bundle, _ = ca_bundle(args.ca_bundle, args.no_host_ca, dict(os.environ))
+    print(refresh(bundle, log))
+    return 0
+
+
 def make_parser(graph) -> argparse.ArgumentParser:
     """Every command and flag; the layers' own flags come from their image.toml."""
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__)
@@ -241,6 +252,10 @@ def make_parser(graph) -> argparse.ArgumentParser:
                    help=f"the Debian release (default: {DEFAULT_SUITE})")
     p.add_argument("--image-tag", help="tag for the result (default: labstack/debian:SUITE-debootstrap)")
     p.set_defaults(func=cmd_bootstrap)
+    p = sub.add_parser("lock", help="resolve the Jupyter environment afresh and write images/base/install/jupyter-lock.txt")
+    p.add_argument("--ca-bundle", type=Path, help="CA bundle pip and apt trust while resolving (default: the host's)")
+    p.add_argument("--no-host-ca", action="store_true", default=None, help="trust no extra CA bundle")
+    p.set_defaults(func=cmd_lock)
 
     return parser
 

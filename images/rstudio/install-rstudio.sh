@@ -44,4 +44,4 @@ rm -rf "$deb" /var/lib/apt/lists/*
 # jupyter-rsession-proxy#184/#187, repo2docker#1557). Without them it makes its own for each start, and
 # no shared secret is baked into the image.
 find /etc/rstudio /var/lib/rstudio-server -name secure-cookie-key -delete -o -name session-rpc-key -delete 2>/dev/null || true
-pip install "jupyter-rsession-proxy==${JUPYTER_RSESSION_PROXY_VERSION}"
+pip install --constraint /usr/local/lib/labstack/jupyter-lock.txt "jupyter-rsession-proxy==${JUPYTER_RSESSION_PROXY_VERSION}"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The Jupyter environment in $JUPYTER_VENV (default /opt/jupyter), outside any home: JupyterLab,
 # jupyter-server-proxy and jupyterhub-singleuser at the pinned versions (build arguments of
-# images/base/Dockerfile, the one place they are written), plus any packages named as arguments.
+# images/base/Dockerfile, the one place they are written), plus any packages named as arguments, with
+# everything under them at the versions of jupyter-lock.txt (pip constraints: `make lock` makes it).
 # images/base and images/mig both run it, so a migrated image gets the same Jupyter as every other.
 set -eu
 venv=${JUPYTER_VENV:-/opt/jupyter}
@@ -10,7 +11,7 @@ venv=${JUPYTER_VENV:-/opt/jupyter}
 # and the terminals alike; Debian's own site-packages hold next to nothing here.
 python3 -m venv --system-site-packages "$venv"
 # flit_core: labstack-proxy's build backend, so install-labstack-proxy builds it offline.
-"$venv/bin/pip" install --no-cache-dir \
+"$venv/bin/pip" install --no-cache-dir --constraint /usr/local/lib/labstack/jupyter-lock.txt \
     "jupyterlab==${JUPYTERLAB_VERSION}" \
     "jupyter-server-proxy==${JUPYTER_SERVER_PROXY_VERSION}" \
     "jupyterhub==${JUPYTERHUB_VERSION}" \
