@@ -317,3 +317,13 @@ def test_a_websocket_token_is_read_from_its_url_by_its_upgrade_header():
     finally:
         upstream.UPSTREAM.clear()
 
+
+def test_upstreams_own_suite_is_fetched_at_the_pinned_version():
+    import tomllib
+
+    from labstack import REPO_ROOT
+    from labstack.layers import pinned
+
+    pins = tomllib.loads((REPO_ROOT / "images" / "base" / "labstack-proxy" / "upstream-suite.toml").read_text())
+    assert pins["sdist"]["url"].endswith(f"/jupyter_server_proxy-{pinned('base')['JUPYTER_SERVER_PROXY_VERSION']}.tar.gz")
+    assert len(pins["sdist"]["sha256"]) == 64
