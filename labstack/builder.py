@@ -126,8 +126,11 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
     versions = versions_of(chain)
     if not versions:
         return tags
-    unlabelled = client().images.get(tags[0]).id
-    earlier = client().images.list(filters={"label": f"{LABELLED_FROM}={unlabelled}"})
+    built = client().images.get(tags[0])
+    unlabelled = built.id
+    # the same layers too: a label names what was labelled, the layers prove it
+    earlier = [image for image in client().images.list(filters={"label": f"{LABELLED_FROM}={unlabelled}"})
+               if image.attrs["RootFS"]["Layers"] == built.attrs["RootFS"]["Layers"]]
     if earlier:
         labels = earlier[0].labels
         measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
@@ -137,12 +140,17 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
             earlier[0].tag(name, version)
         log(f"labstack: {tags[0]} is the image measured before: " + ", ".join(f"{n} {v}" for n, v in measured.items()))
         return tags
-    measured = measure(tags[0], versions)
-    tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
-    apply_labels(tags[0], measured, tags, log, extra={LABELLED_FROM: unlabelled})
-    if client().images.get(tags[0]).id != unlabelled:
+    # Measured and labelled by a tag of its own: another build may move tags[0] meanwhile (two builds
+    # of the same name at once), and the label build must start FROM this very image.
+    own = f"{repository}:labelling-{unlabelled.split(':')[-1][:12]}"
+    built.tag(*own.rsplit(":", 1))
+    try:
+        measured = measure(own, versions)
+        tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
+        apply_labels(own, measured, tags, log, extra={LABELLED_FROM: unlabelled})
+    finally:
         try:
-            remove_image(unlabelled)
+            remove_image(own)  # and with it the unlabelled image, which shares every layer
         except docker.errors.APIError:  # still used (a container of it): only untagged clutter stays
             pass
     log(f"labstack: measured in {tags[0]}: " + ", ".join(f"{name} {value}" for name, value in measured.items()))
