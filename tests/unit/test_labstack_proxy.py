@@ -87,12 +87,17 @@ def test_websocket_upgrades_need_the_hub_user(method, upgrade, user, refused):
         handler.prepare()
 
 
-def test_no_authentication_is_refused():
-    result = subprocess.run([sys.executable, "-m", "labstack_proxy", "--no-authentication", "--", "true"],
-                            capture_output=True, text=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin", "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:1/"})
-    assert result.returncode != 0
-    assert "labstack_proxy: refusing --no-authentication" in result.stderr, result.stderr[-2000:]
+def test_no_authentication_is_refused(monkeypatch):
+    from jupyter_server_proxy.standalone import app
+
+    monkeypatch.setattr(app, "make_standalone_proxy", app.make_standalone_proxy)  # put back afterwards
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:1/")
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            standalone.standalone_main(["--no-authentication", "--", "true"])
+    finally:
+        app.StandaloneProxyServer.clear_instance()
+    assert "labstack_proxy: refusing --no-authentication" in str(stopped.value)
 
 
 def test_response_headers_pass_as_upstream_would():
