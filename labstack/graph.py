@@ -21,6 +21,8 @@ class App:
     default_url: str
     unless: tuple[tuple[str, str], ...] = ()  # absent when the image was built with these build args
     standalone: str = ""  # a command in the image that serves the app alone behind the hub (no notebook server)
+    marker: str = ""  # a text its landing page answers with once the app is up: what the tests look for
+    process: str = ""  # a `pkill -f` pattern of its processes (written not to match itself): the crash tests'
 
     @property
     def route(self) -> str:
@@ -89,6 +91,11 @@ class Graph:
             known = ", ".join(sorted(self.layers))
             raise LabstackError(f"unknown image {name!r} (known: {known})")
         return self.layers[name]
+
+    def apps(self, spec: str | None = None) -> list[App]:
+        """The apps of every layer (or of the layers an image of `spec` is built from), in graph order."""
+        layers = [step.layer for step in self.plan(spec)] if spec else list(self.layers.values())
+        return [app for layer in layers for app in layer.apps]
 
     def ancestry(self, name: str) -> list[Layer]:
         """The layer and its parents, root first."""
@@ -184,9 +191,10 @@ def load_graph(images_dir: Path) -> Graph:
 def _app(meta: Path, entry: dict) -> App:
     try:
         return App(name=entry["name"], title=entry["title"], default_url=entry.get("default_url", f"/{entry['name']}/"),
-                   unless=tuple(sorted(entry.get("unless", {}).items())), standalone=entry.get("standalone", ""))
+                   unless=tuple(sorted(entry.get("unless", {}).items())), standalone=entry.get("standalone", ""),
+                   marker=entry["marker"], process=entry.get("process", ""))
     except KeyError as missing:
-        raise LabstackError(f"{meta}: an [[apps]] entry needs {missing}") from None
+        raise LabstackError(f"{meta}: an [[apps]] entry needs {missing} (see images/base/image.toml)") from None
 
 
 def _version(meta: Path, entry: dict) -> Version:

@@ -5,6 +5,7 @@ import json
 
 import requests
 
+from labstack.graph import images_dir, load_graph
 from jupyter_container import JupyterContainer, poll_until
 
 # Run inside the image: the server names jupyter-server-proxy should list, read from the image's own
@@ -232,13 +233,11 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-# Each app's route, a text its page answers with, and the pkill -f pattern of its processes (written so that
-# it does not match pkill itself): what the crash tests and the bench's recovery figures kill and wait for.
-CRASH_PROBES = {
-    "vscode": ("/vscode/", "vscode-workbench-web-configuration", "[o]ut/node/entry"),  # code-server and its child
-    "shiny": ("/shiny/", "shiny", "[s]hiny-server"),
-    "rstudio": ("/rstudio/", "RStudio", "[r]server"),
-}
+# Each app's route, a text its page answers with, and the pkill -f pattern of its processes, as its layer's
+# image.toml declares them ([[apps]] marker and process): what the crash tests and the bench's recovery
+# figures kill and wait for.
+CRASH_PROBES = {app.name: (app.route, app.marker, app.process)
+                for app in load_graph(images_dir()).apps() if app.process}
 
 
 def kill_app(jupyter: JupyterContainer, pattern: str) -> None:

@@ -41,6 +41,22 @@ def test_servers_info_lists_configured_servers(jupyter):
     assert servers_info_names(jupyter) == expected_server_names(jupyter)
 
 
+def test_every_declared_app_answers_at_its_default_url(jupyter, spec):
+    """What the image's layers declare ([[apps]] in their image.toml) is what it serves: each app is a server
+    of the image (JupyterLab is Jupyter itself) and its default_url, where a profile lands, answers with the
+    app's marker. A typo in a name or a URL fails here, not in a user's profile. An app its layer leaves out
+    for some build arguments (`unless`: RStudio in an image built --without-rstudio) may be absent."""
+    from conftest import GRAPH
+
+    served = servers_info_names(jupyter)
+    for app in GRAPH.apps(spec):
+        if app.name != "lab" and app.name not in served:
+            assert app.unless, f"[[apps]] declares {app.name!r}, which is not a server of this image: {served}"
+            continue
+        page = jupyter.wait_for(app.default_url, timeout=180)
+        assert app.marker in page.text, f"{app.default_url} answered without {app.marker!r}: {page.text[:300]}"
+
+
 def test_servers_info_refused_without_token(jupyter):
     assert jupyter.get("/server-proxy/servers-info", token=False).status_code in (302, 403)
 
