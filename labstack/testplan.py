@@ -34,6 +34,18 @@ def default_specs(graph: Graph) -> list[str]:
     return specs
 
 
+def app_specs(graph: Graph) -> list[str]:
+    """The images `all` builds that serve an app besides JupyterLab: the ones a hub offers as profiles."""
+    return [spec for spec in default_specs(graph) if any(app.name != "lab" for app in graph.apps(spec))]
+
+
+def profile_selections(graph: Graph, specs: list[str]) -> int:
+    """How many ways a hub user can start the profiles of `specs`: one per image, one per app of the
+    app chooser (every app of those images), one per app that runs alone."""
+    apps = {app.name: app for spec in specs for app in graph.apps(spec)}
+    return len(specs) + len(apps) + sum(1 for app in apps.values() if app.standalone)
+
+
 def layers_of(graph: Graph, spec: str) -> list[str]:
     if spec in graph.layers and graph.layers[spec].migration:
         return [spec]

@@ -16,6 +16,8 @@ import docker.errors
 import pytest
 
 from labstack import REPO_ROOT
+from labstack.graph import images_dir, load_graph
+from labstack.testplan import default_specs
 
 ENV_FILE = Path(os.environ.get("LABSTACK_ENGINE26_DIR", "/run/labstack-engine26")) / "env"
 # bake's base: no registry answers here, so the debootstrapped trixie (the default), made on that engine
@@ -73,8 +75,9 @@ def docker_cli() -> str:
     return "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else "docker"
 
 
-# The graph's four images; rstudio without RStudio Server, which is in no registry reachable here.
-SPECS = ["base", "code-server", "rstudio", "rstudio+code-server"]
+# The graph's images, as `build.py test all` builds them; rstudio without RStudio Server, which is in no
+# registry reachable here.
+SPECS = default_specs(load_graph(images_dir()))
 
 
 def build_py(*args: str, env: dict, timeout: float = 3600) -> subprocess.CompletedProcess:

@@ -17,12 +17,14 @@ import requests
 
 from labstack.containers import remove_stray_containers
 from labstack.engine import image_labels
+from labstack.graph import images_dir, load_graph
 from labstack.hub import profile_list
+from labstack.testplan import app_specs, profile_selections
 from jupyter_container import poll_until
 from realhub import LAYOUTS, api, login, running_hub, server_url, wait_until_ready, websocket_status
 
-SPECS = ["code-server", "rstudio+code-server", "rstudio"]
-WORKBENCH_MARKER = "vscode-workbench-web-configuration"
+SPECS = app_specs(load_graph(images_dir()))  # every image with an app besides JupyterLab
+SELECTIONS = profile_selections(load_graph(images_dir()), SPECS)  # today 8: 3 images, 4 apps to choose, VS Code alone
 
 SPAWNER_CONFIG = """
 import sys
@@ -37,9 +39,11 @@ c.KubeSpawner.events_enabled = False  # no cluster events to read
 c.KubeSpawner.http_timeout = 180
 """
 
-# What each landing page shows when its app answers.
-LANDS_ON = {"/vscode/": WORKBENCH_MARKER, "/": WORKBENCH_MARKER, "/lab": "JupyterLab", "/shiny/": "shiny",
-            "/rstudio/": "RStudio"}
+# What each landing page shows when its app answers, as the layers declare it ([[apps]] marker); an app that
+# runs alone (standalone) lands on the server's root.
+_APPS = load_graph(images_dir()).apps()
+LANDS_ON = {**{app.default_url: app.marker for app in _APPS}, **{"/": app.marker for app in _APPS if app.standalone}}
+WORKBENCH_MARKER = next(app.marker for app in _APPS if app.name == "vscode")  # its websocket is checked too
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +121,10 @@ def has_rserver(image_ref) -> bool:
 SPAWN_TIMES: dict[str, float] = {}
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(SELECTIONS))
 def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, engine, index, record_property):
     chosen = list(selections(profiles))
-    assert len(chosen) == 8, [name for name, *_ in chosen]  # 3 images, the chooser's 4 apps, VS Code alone
+    assert len(chosen) == SELECTIONS, [name for name, *_ in chosen]
     name, form, override = chosen[index]
     seconds = spawn_through_the_form(hub, hub["alice"], form)
     SPAWN_TIMES[name] = seconds
