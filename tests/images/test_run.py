@@ -17,12 +17,15 @@ from probes import build_py, default_sigint
 TAG = "run-test"
 
 
-def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image):
+def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image, tmp_path):
     image("code-server")  # built (from cache) as the other tests build it
     port = free_loopback_port()
     before = {c.name for c in engine.containers.list(all=True)}
+    # The build's log goes to a file: a pipe nobody reads while the test waits for stdout fills (64 KB:
+    # one step that is not cached) and stops build.py before it prints the URLs.
+    log = tmp_path / "run.log"
     process = subprocess.Popen([sys.executable, str(REPO_ROOT / "build.py"), "run", "code-server", "--port", str(port),
-                                "--tag", TAG, "--network", "host"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                "--tag", TAG, "--network", "host"], stdout=subprocess.PIPE, stderr=log.open("w"),
                                text=True, preexec_fn=default_sigint)
     try:
         lines = []
@@ -46,7 +49,7 @@ def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image):
         bindings = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0, process.stderr.read()[-2000:]
+        assert process.wait(timeout=60) == 0, log.read_text()[-2000:]
         assert {c.name for c in engine.containers.list(all=True)} - before == set()
     finally:
         if process.poll() is None:
