@@ -17,14 +17,14 @@ import requests
 
 from labstack.containers import remove_stray_containers
 from labstack.engine import image_labels
-from labstack.graph import images_dir, load_graph
 from labstack.hub import profile_list
 from labstack.testplan import app_specs, profile_selections
+from conftest import GRAPH
 from jupyter_container import poll_until
 from realhub import LAYOUTS, api, login, running_hub, server_url, wait_until_ready, websocket_status
 
-SPECS = app_specs(load_graph(images_dir()))  # every image with an app besides JupyterLab
-SELECTIONS = profile_selections(load_graph(images_dir()), SPECS)  # today 8: 3 images, 4 apps to choose, VS Code alone
+SPECS = app_specs(GRAPH)  # every image with an app besides JupyterLab
+SELECTIONS = profile_selections(GRAPH, SPECS)  # today 8: 3 images, 4 apps to choose, VS Code alone
 
 SPAWNER_CONFIG = """
 import sys
@@ -41,7 +41,7 @@ c.KubeSpawner.http_timeout = 180
 
 # What each landing page shows when its app answers, as the layers declare it ([[apps]] marker); an app that
 # runs alone (standalone) lands on the server's root.
-_APPS = load_graph(images_dir()).apps()
+_APPS = GRAPH.apps()
 LANDS_ON = {**{app.default_url: app.marker for app in _APPS}, **{"/": app.marker for app in _APPS if app.standalone}}
 WORKBENCH_MARKER = next(app.marker for app in _APPS if app.name == "vscode")  # its websocket is checked too
 
@@ -49,8 +49,6 @@ WORKBENCH_MARKER = next(app.marker for app in _APPS if app.name == "vscode")  # 
 @pytest.fixture(scope="module")
 def profiles(image, settings, engine):
     """`build.py profiles` for the three images, pointing at the images under test."""
-    from conftest import GRAPH
-
     built = {settings.naming.tags(GRAPH.plan(spec)[-1].image)[0]: image(spec) for spec in SPECS}
     values = profile_list(GRAPH, SPECS, settings.naming)["singleuser"]["profileList"]
     for profile in values:
