@@ -240,6 +240,12 @@ CRASH_PROBES = {app.name: (app.route, app.marker, app.process)
                 for app in load_graph(images_dir()).apps() if app.process}
 
 
+def assert_app_answers(jupyter: JupyterContainer, app, timeout: float = 180) -> None:
+    """An [[apps]] entry's default_url answers, with the token, with the app's marker (bounded wait)."""
+    page = jupyter.wait_for(app.default_url, timeout=timeout)
+    assert app.marker in page.text, f"{app.default_url} answered without {app.marker!r}: {page.text[:300]}"
+
+
 def kill_app(jupyter: JupyterContainer, pattern: str) -> None:
     """SIGKILL every process whose command line matches `pattern` (a pkill -f regex), as the OOM
     killer or a crash would. Write the pattern so it does not match itself ("[c]ode" for "code")."""

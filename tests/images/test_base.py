@@ -7,7 +7,7 @@ from packaging.version import Version
 
 from labstack.containers import TrackedContainer
 from jupyter_container import JupyterContainer, poll_until
-from probes import all_tags, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
+from probes import all_tags, assert_app_answers, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
 
 
 LAYER = "base"  # these tests run on every image: every one has the base layer
@@ -53,8 +53,7 @@ def test_every_declared_app_answers_at_its_default_url(jupyter, spec):
         if app.name != "lab" and app.name not in served:
             assert app.unless, f"[[apps]] declares {app.name!r}, which is not a server of this image: {served}"
             continue
-        page = jupyter.wait_for(app.default_url, timeout=180)
-        assert app.marker in page.text, f"{app.default_url} answered without {app.marker!r}: {page.text[:300]}"
+        assert_app_answers(jupyter, app)
 
 
 def test_servers_info_refused_without_token(jupyter):

@@ -7,7 +7,7 @@ from labstack import REPO_ROOT
 from labstack.engine import BuildRequest, build, remove_image
 from labstack.graph import load_graph
 from jupyter_container import JupyterContainer
-from probes import expected_server_names, servers_info_names
+from probes import assert_app_answers, expected_server_names, servers_info_names
 
 
 def test_a_new_app_layer_is_served_as_its_folder_declares(image, settings, tmp_path):
@@ -25,8 +25,7 @@ def test_a_new_app_layer_is_served_as_its_folder_declares(image, settings, tmp_p
         with JupyterContainer(tag) as jupyter:
             assert servers_info_names(jupyter) == expected_server_names(jupyter)  # base's test, unchanged
             assert "hello" in servers_info_names(jupyter)
-            page = jupyter.wait_for(hello[0].default_url, timeout=60)
-            assert hello[0].marker in page.text
+            assert_app_answers(jupyter, hello[0], timeout=60)
             assert jupyter.get(hello[0].default_url, token=False).status_code in (302, 403)
     finally:
         remove_image(tag)
