@@ -27,6 +27,9 @@ SECRET_FILES = [
     ((".kube", "config"), "Kubernetes credentials"),
     ((".config", "gh", "hosts.yml"), "GitHub CLI token"),
     ((".Rhistory",), "history"),
+    # RStudio Server's keys: a new one is made at each start (jupyter-rsession-proxy passes its own)
+    (("secure-cookie-key",), "RStudio Server key"),
+    (("session-rpc-key",), "RStudio Server key"),
     ((".lesshst",), "history"),
     ((".histfile",), "history"),
     ((".viminfo",), "history"),
@@ -46,8 +49,23 @@ CODE_SERVER_SECRET_LINE = re.compile(rb"^\s*(password|hashed-password)\s*:")
 NPMRC_SECRET_LINE = re.compile(rb"(_auth|_authToken|_password)\s*=")
 NOPASSWD_LINE = re.compile(rb"NOPASSWD")
 
-SECRET_ENV = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|CREDENTIAL|PRIVATE|_KEY$|APIKEY|^AWS_|^AZURE_CLIENT|^GOOGLE_APPLICATION",
-                        re.IGNORECASE)
+SECRET_ENV = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|CREDENTIAL|PRIVATE|_KEY$|APIKEY|_PAT$|^AWS_|^AZURE_CLIENT|"
+                        r"^GOOGLE_APPLICATION", re.IGNORECASE)
+# R's environment files (~/.Renviron, a project's .Renviron, R_HOME/etc/Renviron.site): NAME=value lines.
+RENVIRON_NAMES = {".Renviron", "Renviron.site"}
+_ASSIGNMENT = re.compile(rb"^\s*(?:export\s+)?([A-Za-z_.][A-Za-z0-9_.]*)\s*=")
+
+
+class SecretAssignment:
+    """Lines of an environment file that set a variable whose name marks it as a secret (GITHUB_PAT=...)."""
+
+    @staticmethod
+    def search(line: bytes) -> bool:
+        match = _ASSIGNMENT.match(line)
+        return bool(match and SECRET_ENV.search(match.group(1).decode(errors="replace")))
+
+
+SECRET_ASSIGNMENT = SecretAssignment()
 
 # setuid/setgid files that come from no Debian package, and fixuid wherever it is (it makes any user
 # root-equivalent at start): their special bits are cleared.
@@ -88,8 +106,9 @@ class Policy:
             return "history"
         return None
 
-    def line_filter(self, path: str) -> re.Pattern | None:
-        """A pattern of lines to remove from this file (which is otherwise kept), or None."""
+    def line_filter(self, path: str) -> "re.Pattern | SecretAssignment | None":
+        """What marks the lines to remove from this file (which is otherwise kept): anything with
+        `search(line)`, a compiled pattern or SECRET_ASSIGNMENT; or None."""
         if self.kept(path):
             return None
         parts = PurePosixPath(path).parts
@@ -97,6 +116,8 @@ class Policy:
             return CODE_SERVER_SECRET_LINE
         if parts[-1] == ".npmrc":
             return NPMRC_SECRET_LINE
+        if parts[-1] in RENVIRON_NAMES:
+            return SECRET_ASSIGNMENT
         if not self.keep_sudo and (path == "/etc/sudoers" or parts[:3] == ("/", "etc", "sudoers.d")):
             return NOPASSWD_LINE
         return None

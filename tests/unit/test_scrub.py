@@ -97,3 +97,18 @@ def test_tar_names():
     assert _rebase("config/data/x", "config", "/config") == "config/data/x"
     assert _rebase(".local/share", ".local", "/home/coder/.local") == "home/coder/.local/share"
     assert _rebase(".local", ".local", "/home/coder/.local") == "home/coder/.local"
+
+
+def test_r_secrets_are_dropped_and_the_rest_of_renviron_kept():
+    policy = Policy()
+    for path in ("/var/lib/rstudio-server/secure-cookie-key", "/etc/rstudio/secure-cookie-key",
+                 "/var/lib/rstudio-server/session-rpc-key"):
+        assert policy.file_verdict(path) == "RStudio Server key"
+    assert policy.file_verdict("/home/rstudio/.radian_history") == "history"
+    renviron = (b"# mine\nGITHUB_PAT=ghp_x\nexport DB_PASSWORD = 'p'\nR_LIBS_USER=~/R/lib\n"
+                b"MY_SETTING=on\nAWS_SECRET_ACCESS_KEY=k\nnot an assignment\n")
+    for path in ("/home/rstudio/.Renviron", "/usr/local/lib/R/etc/Renviron.site", "/home/rstudio/proj/.Renviron"):
+        pattern = policy.line_filter(path)
+        assert remove_lines(renviron, pattern) == (b"# mine\nR_LIBS_USER=~/R/lib\nMY_SETTING=on\nnot an assignment\n", 3)
+    assert policy.line_filter("/home/rstudio/Renviron.txt") is None
+    assert policy.environment(["GITHUB_PAT=x", "PAT=y", "PATH=/bin"]) == ["PAT=y", "PATH=/bin"]
