@@ -78,9 +78,16 @@ class TrackedContainer:
         self.remove()
 
 
-def remove_stray_containers() -> int:
-    """Remove every container labstack started (used by `make clean` and at the end of a test run)."""
-    strays = client().containers.list(all=True, filters={"label": LABEL})
+def session_filter() -> str:
+    """The label filter for this run's containers and volumes: this run's alone where LABSTACK_SMOKE_SESSION
+    names it (two test runs on one engine), else every one labstack made."""
+    session = os.environ.get("LABSTACK_SMOKE_SESSION")
+    return f"{LABEL}={session}" if session else LABEL
+
+
+def remove_stray_containers(label: str = LABEL) -> int:
+    """Remove every container labstack started (`make clean`), or those with this label filter (a test run's)."""
+    strays = client().containers.list(all=True, filters={"label": label})
     for container in strays:
         try:
             container.remove(force=True, v=True)

@@ -14,7 +14,7 @@ import pytest
 from labstack import LabstackError
 from labstack.baseimage import resolve_base_image
 from labstack.builder import BuildSettings
-from labstack.containers import remove_stray_containers
+from labstack.containers import remove_stray_containers, session_filter
 from labstack.engine import client
 from labstack.graph import images_dir, load_graph
 from labstack.naming import Naming
@@ -51,11 +51,14 @@ def engine():
         engine = client()
     except LabstackError as error:
         pytest.fail(f"image tests need a Docker Engine: {error}")
-    volumes_before = {volume.name for volume in engine.volumes.list()}
+    # this run's own (LABSTACK_SMOKE_SESSION names a run, so that two can share an engine), else all
+    mine = session_filter()
+    volumes = {"filters": {"label": mine}} if os.environ.get("LABSTACK_SMOKE_SESSION") else {}  # else every volume
+    volumes_before = {volume.name for volume in engine.volumes.list(**volumes)}
     yield engine
-    left = remove_stray_containers()
+    left = remove_stray_containers(mine)
     assert left == 0, f"{left} labstack container(s) were left behind by a test"
-    new_volumes = {volume.name for volume in engine.volumes.list()} - volumes_before
+    new_volumes = {volume.name for volume in engine.volumes.list(**volumes)} - volumes_before
     assert not new_volumes, f"volume(s) left behind by a test: {sorted(new_volumes)}"
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from labstack import REPO_ROOT
 from labstack.builder import BuildSettings
 from labstack.engine import BuildRequest, build, client
-from labstack.containers import TrackedContainer
+from labstack.containers import TrackedContainer, session_label
 from jupyter_container import poll_until
 from vsix import make_vsix
 
@@ -145,7 +145,7 @@ class LegacyContainer:
             os.chown(project / "analysis.py", layout.uid, layout.uid)
         else:
             self.volume = client().volumes.create(f"labstack-legacy-config-{uuid.uuid4().hex[:8]}",
-                                                  labels={"io.labstack.smoke": "1"})
+                                                  labels=session_label())
             volumes = {self.volume.name: {"bind": "/config", "mode": "rw"}}
         self.tracked = TrackedContainer(self.image, network_mode="none", name=name, environment=env, volumes=volumes)
         self.tracked.run_detached()

@@ -18,6 +18,7 @@ is refused with an error, so a profile that needs one cannot pass here by accide
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 
 import docker
@@ -29,7 +30,8 @@ from kubernetes_asyncio.client import ApiClient
 kubespawner_module.load_config = lambda **kwargs: None
 kubespawner_module.shared_client = lambda *args, **kwargs: None
 
-LABELS = {"io.labstack.smoke": "1"}
+# labstack.containers.session_label(), written out: this module runs inside the hub, where labstack is not importable
+LABELS = {"io.labstack.smoke": os.environ.get("LABSTACK_SMOKE_SESSION", "1")}
 
 # Zero-to-JupyterHub's chart defaults (values.yaml) for what a profile does not set, as KubeSpawner
 # traits: the hub's config applies them to every pod.
@@ -161,6 +163,6 @@ def remove_pod(name: str) -> None:
 
 def remove_claims() -> None:
     """The volumes standing in for PVCs (a claim outlives its pods; the test removes them at its end)."""
-    for volume in docker.from_env().volumes.list(filters={"label": "io.labstack.smoke=1"}):
+    for volume in docker.from_env().volumes.list(filters={"label": "io.labstack.smoke=" + LABELS["io.labstack.smoke"]}):
         if volume.name.startswith("labstack-pvc-"):
             volume.remove(force=True)

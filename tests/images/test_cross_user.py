@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers
+from labstack.containers import remove_stray_containers, session_filter, session_label
 from browser import Visit, type_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
 from realhub import LAYOUTS, api, running_hub, server_url, spawn, user_token
@@ -38,7 +38,7 @@ c.DockerSpawner.image = "{default_image}"
 c.DockerSpawner.host_ip = "127.0.0.1"
 c.DockerSpawner.prefix = "labstack-xuser"
 c.DockerSpawner.remove = True
-c.DockerSpawner.extra_create_kwargs = {{"labels": {{"io.labstack.smoke": "1"}}}}
+c.DockerSpawner.extra_create_kwargs = {{"labels": {labels!r}}}
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
@@ -69,13 +69,13 @@ def hub(request, image, engine, tmp_path_factory):
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
-    spawner = SPAWNER_CONFIG.format(images=repr(images), default_image=images["code-server"])
+    spawner = SPAWNER_CONFIG.format(images=repr(images), default_image=images["code-server"], labels=session_label())
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner, users=("alice", "mallory"),
                          subdomains=request.param == "subdomains") as hub:
             yield {**hub, "layout": request.param}
     finally:
-        remove_stray_containers()
+        remove_stray_containers(session_filter())
 
 
 @pytest.fixture(scope="module")

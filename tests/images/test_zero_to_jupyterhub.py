@@ -15,7 +15,7 @@ import uuid
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers
+from labstack.containers import remove_stray_containers, session_filter
 from labstack.engine import image_labels
 from labstack.hub import profile_list
 from labstack.testplan import app_specs, profile_selections
@@ -90,7 +90,7 @@ def hub(request, profiles, engine, tmp_path_factory):
             hub["alice"], hub["bob"] = login(hub, "alice"), login(hub, "bob")
             yield hub
     finally:
-        remove_stray_containers()
+        remove_stray_containers(session_filter())
         remove_claims()
 
 
