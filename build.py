@@ -135,7 +135,8 @@ def cmd_migrate(args: argparse.Namespace, graph) -> int:
                      ca_bundle=ca_bundle(args.ca_bundle, args.no_host_ca, dict(os.environ))[0],
                      network=args.network or os.environ.get("LABSTACK_NETWORK") or None, no_cache=args.no_cache,
                      build_args=dict(args.build_arg), log=log, keep=args.keep, keep_env=args.keep_env,
-                     keep_sudo=args.keep_sudo, skip_mounts=args.skip_mount, max_copy_size=args.max_copy_size)
+                     keep_sudo=args.keep_sudo, skip_mounts=args.skip_mount, max_copy_size=args.max_copy_size,
+                     hub_user=args.hub_user, cran_url=args.cran_url or os.environ.get("LABSTACK_CRAN_URL"))
     print(result["image"])
     return 0
 
@@ -220,12 +221,16 @@ def make_parser(graph) -> argparse.ArgumentParser:
     p.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: this folder)")
     p.add_argument("--force", action="store_true", help="replace a Dockerfile already there")
 
-    p = sub.add_parser("migrate", help="commit a code-server container and add a Jupyter layer on top")
+    p = sub.add_parser("migrate", help="commit a code-server or R container and add a Jupyter layer on top")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--container", help="name or id of the running code-server container")
+    source.add_argument("--container", help="name or id of the running code-server or R container")
     source.add_argument("--from-image", help="start from an image already committed from such a container")
     p.add_argument("--tag", help="image reference for the result (default: {registry}/{owner}/<container>-jupyter:latest)")
-    p.add_argument("--user", help="the account that owns the work (default: the one code-server runs as)")
+    p.add_argument("--user", help="the account that owns the work (default: the one the app runs as, or "
+                   "rocker's DEFAULT_USER)")
+    p.add_argument("--hub-user", help="the hub user the printed profile offers the image to (default: the name of the container's user)")
+    p.add_argument("--cran-url", help="R containers: the CRAN mirror IRkernel is installed from when the container "
+                   "lacks it (env LABSTACK_CRAN_URL; default https://cloud.r-project.org)")
     p.add_argument("--keep", action="append", default=[], metavar="PATH",
                    help="keep this file or folder although it looks like a secret (repeatable)")
     p.add_argument("--keep-env", action="append", default=[], metavar="NAME",

@@ -77,10 +77,12 @@ c.KubeSpawner.profile_list = _labstack_profile_list
 '''
 
 
-def owner_only(user: str, image: str, default_url: str = "/vscode/") -> dict:
-    """hub.extraConfig values: a profile_list callable that adds the image's profile for its owner."""
-    profile = {"display_name": f"{user}'s VS Code (migrated)", "slug": "migrated",
-               "kubespawner_override": {"image": image, "default_url": default_url,
+def owner_only(user: str, image: str, default_url: str = "/vscode/", display_name: str = "",
+               override: dict | None = None) -> dict:
+    """hub.extraConfig values: a profile_list callable that adds the image's profile for its owner.
+    The work is in the image's home, so no home volume: one on top would hide it."""
+    profile = {"display_name": display_name or f"{user}'s VS Code (migrated)", "slug": "migrated",
+               "kubespawner_override": {"image": image, **(override or {}), "default_url": default_url,
                                         "volumes": [], "volume_mounts": []}}
     return {"hub": {"extraConfig": {"labstack-owner-only": OWNER_ONLY.format(user=user, image=image, profile=profile)}}}
 

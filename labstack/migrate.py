@@ -1,34 +1,35 @@
-"""Migrate a running code-server container into a Jupyter-enabled image, keeping its user's work.
+"""Migrate a running app container (code-server, R) into a Jupyter-enabled image, keeping its user's work.
 
-commit (paused) -> read the code-server process and the mounts (workstate) -> rewrite the commit as one
-layer, secrets dropped and mounted state copied in (rootfs, scrub) -> probe it (OS, user, code-server,
-extensions) -> build images/mig on top. The source container is only paused for the commit and read.
+read the app's processes (workstate; readers/ knows each kind of app) -> commit (paused) -> the mounts
+that hold the user's state -> rewrite the commit as one layer, secrets dropped and mounted state copied
+in (rootfs, scrub) -> probe it (OS, user, the app) -> build the app's stage of images/mig on top. The
+source container is only paused for the commit and read.
 """
 from __future__ import annotations
 
 import re
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
-import yaml
 
 from . import REPO_ROOT, LabstackError, __version__
 from .builder import check_ca_bundle
 from .engine import BuildRequest, Log, build, client, image_exists, remove_image
+from .hub import owner_only, to_yaml
 from .layers import pinned
+from .readers import Findings, Reader, detect, detect_installed, readers
 from .rootfs import scrubbed_image
 from .scrub import Policy
 from .containers import TrackedContainer
-from .workstate import DETAILS_SCRIPT, PROCESS_SCRIPT, CodeServerProcess, from_command, parse_processes, plan_mounts, state_paths
+from .workstate import fill_details, plan_mounts, read_processes
 
 SUPPORTED_OS = ("debian", "ubuntu")
+NOTES = "/usr/local/lib/labstack/notes"  # lines images/mig's build leaves for the user (why no R kernel)
 
-# Runs in an image as the user that owns the work: what the migration needs to know, as key=value
-# lines. CODE_SERVER_BIN (the install's own bin folder, when the process told it) and EXTENSIONS_DIR
-# come in through the environment.
+# Runs in an image as the user that owns the work: who they are and the OS, as key=value lines; each
+# reader adds its own lines (readers/).
 _PROBE = r"""
 . /etc/os-release 2>/dev/null
 echo "os_id=${ID:-unknown}"
@@ -39,56 +40,14 @@ echo "uid=$(id -u)"
 echo "gid=$(id -g)"
 home=$(getent passwd "$(id -u)" | cut -d: -f6)
 echo "home=${home:-$HOME}"
-cs=$(PATH="${CODE_SERVER_BIN:+$CODE_SERVER_BIN:}$PATH" command -v code-server || true)
-echo "code_server=$cs"
-if [ -n "$cs" ]; then
-    timeout 60 "$cs" --version 2>/dev/null | sed 's/^/code_server_version_output=/'
-fi
-if [ -n "${EXTENSIONS_DIR:-}" ]; then
-    echo "extensions=$(find "$EXTENSIONS_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' 2>/dev/null | wc -l)"
-fi
 """
-# "4.139.1 0f1e2d3c4b with Code 1.106.0": the first line that starts so, whatever code-server logs before it
-_VERSION_LINE = re.compile(r"^(\d+\.\d+\.\d+\S*)(\s+[0-9a-f]{7,40}\b.*)?$")
 
 
-def code_server_version(lines: list[str]) -> str:
-    for line in lines:
-        match = _VERSION_LINE.match(line.strip())
-        if match:
-            return line.strip()
-    return ""
-
-
-@dataclass
-class Findings:
-    os_id: str
-    os_like: str
-    os_name: str
-    user: str
-    uid: int
-    gid: int
-    home: str
-    code_server: str
-    code_server_version: str
-    extensions: int
-
-    def report(self, extensions_dir: str) -> str:
-        return "\n".join([
-            f"  OS:           {self.os_name} ({self.os_id})",
-            f"  user:         {self.user} (uid {self.uid}, gid {self.gid})",
-            f"  home:         {self.home}",
-            f"  code-server:  {self.code_server} ({self.code_server_version or 'version unknown'})",
-            f"  extensions:   {self.extensions} in {extensions_dir}",
-        ])
-
-
-def probe_image(image: str, user: str | None = None, code_server_bin: str | None = None,
-                extensions_dir: str | None = None) -> Findings:
+def probe_image(image: str, user: str | None = None, environment: dict[str, str] | None = None) -> Findings:
     kwargs = {"user": user} if user else {}
-    environment = {"CODE_SERVER_BIN": code_server_bin or "", "EXTENSIONS_DIR": extensions_dir or ""}
-    with TrackedContainer(image, entrypoint=["sh", "-c", _PROBE], command=[], network_mode="none",
-                          environment=environment, **kwargs) as probe:
+    script = _PROBE + "".join(reader.probe for reader in readers())
+    with TrackedContainer(image, entrypoint=["sh", "-c", script], command=[], network_mode="none",
+                          environment=environment or {}, **kwargs) as probe:
         container = probe.run_detached()
         try:
             result = container.wait(timeout=120)
@@ -98,39 +57,35 @@ def probe_image(image: str, user: str | None = None, code_server_bin: str | None
     if result.get("StatusCode") != 0:
         last = output.strip().splitlines()[-1:] or ["no output"]
         raise LabstackError(f"probing {image} failed (is there a POSIX shell in it?): {last[0]}")
-    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    version_output = [line.split("=", 1)[1] for line in output.splitlines()
-                      if line.startswith("code_server_version_output=")]
-    return Findings(
-        os_id=values.get("os_id", "unknown"), os_like=values.get("os_like", ""),
-        os_name=values.get("os_name", "unknown"), user=values["user"], uid=int(values["uid"]),
-        gid=int(values["gid"]), home=values["home"], code_server=values.get("code_server", ""),
-        code_server_version=code_server_version(version_output), extensions=int(values.get("extensions", "0")),
-    )
+    values: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            values.setdefault(key, []).append(value)
+    one = {key: found[0] for key, found in values.items()}
+    return Findings(os_id=one.get("os_id", "unknown"), os_like=one.get("os_like", ""),
+                    os_name=one.get("os_name", "unknown"), user=one["user"], uid=int(one["uid"]),
+                    gid=int(one["gid"]), home=one["home"], values=values)
 
 
-def check(findings: Findings, source: str) -> None:
+def report(findings: Findings, reader: Reader, state) -> str:
+    return "\n".join([
+        f"  OS:           {findings.os_name} ({findings.os_id})",
+        f"  user:         {findings.user} (uid {findings.uid}, gid {findings.gid})",
+        f"  home:         {findings.home}",
+        *reader.report(findings, state),
+    ])
+
+
+def check_os(findings: Findings, source: str) -> None:
     family = {findings.os_id, *findings.os_like.split()}
     if not family & set(SUPPORTED_OS):
         raise LabstackError(f"{source} runs {findings.os_name}: migration supports Debian and Ubuntu only")
-    if not findings.code_server:
-        raise LabstackError(f"{source} has no code-server on the PATH of user {findings.user}")
+
+
+def check_user(findings: Findings, source: str) -> None:
     if findings.uid == 0:
         raise LabstackError(f"{source} runs as root: pass --user with the account that owns the work")
-
-
-def read_process(container) -> CodeServerProcess | None:
-    """The running code-server process of the container (its user, flags, cwd, HOME), or None."""
-    if container.status != "running":
-        return None
-    result = container.exec_run(["sh", "-c", PROCESS_SCRIPT], user="root")
-    process = parse_processes(result.output.decode(errors="replace")) if result.exit_code == 0 else None
-    if process and not (process.cwd and process.home):
-        details = container.exec_run(["sh", "-c", DETAILS_SCRIPT, "details", str(process.pid)],
-                                     user=f"{process.uid}:{process.gid}")
-        cwd, _, home = details.output.decode(errors="replace").partition("\n")
-        process.cwd, process.home = process.cwd or cwd.strip(), process.home or home.strip()
-    return process
 
 
 def parse_size(text: str) -> int:
@@ -162,26 +117,20 @@ def default_target(source_name: str, owner: str, registry: str, tag: str) -> str
     return f"{prefix}{owner}/{name or 'migrated'}-jupyter:{tag}"
 
 
-def profile_entry(target: str, findings: Findings, workspace: str | None) -> str:
-    """The Zero-to-JupyterHub profileList entry for the migrated image: its own user, home and folder."""
-    default_url = f"/vscode/?folder={workspace}" if workspace else "/vscode/"
-    entry = [{
-        "display_name": f"{findings.user}'s VS Code (migrated)",
-        "kubespawner_override": {
-            "image": target, "cmd": ["start-jupyter"], "uid": findings.uid, "gid": findings.gid,
-            "default_url": default_url, "environment": {"HOME": findings.home},
-            # the work is in the image's home: a home volume on top would hide it
-            "volumes": [], "volume_mounts": [],
-        },
-    }]
-    return yaml.safe_dump(entry, sort_keys=False)
+def profile(target: str, findings: Findings, reader: Reader, state, hub_user: str) -> str:
+    """hub.extraConfig values that offer the migrated image to its owner only: the image's own user,
+    group and home, landing on the app (RStudio, VS Code) or JupyterLab."""
+    title, default_url = reader.landing(findings, state)
+    override = {"cmd": ["start-jupyter"], "uid": findings.uid, "gid": findings.gid,
+                "environment": {"HOME": findings.home}}
+    return to_yaml(owner_only(hub_user, target, default_url, f"{findings.user}'s {title} (migrated)", override))
 
 
 def migrate(*, container: str | None, from_image: str | None, target: str | None, user: str | None,
             owner: str, registry: str, tag: str, ca_bundle: Path | None, network: str | None,
             no_cache: bool, build_args: dict[str, str], log: Log, keep: list[str] = (),
             keep_env: list[str] = (), keep_sudo: bool = False, skip_mounts: list[str] = (),
-            max_copy_size: str = "4G") -> dict:
+            max_copy_size: str = "4G", hub_user: str | None = None, cran_url: str | None = None) -> dict:
     if bool(container) == bool(from_image):
         raise LabstackError("give exactly one of --container and --from-image")
     ca_bundle = check_ca_bundle(ca_bundle)
@@ -191,7 +140,10 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
     try:
         if container:
             source_container = find_container(container)
-            process = read_process(source_container)
+            if source_container.status != "running":
+                raise LabstackError(f"container {source_container.name} is {source_container.status}, not running: "
+                                    f"start it (its mounts are read while it runs), or pass --from-image with a commit")
+            processes = read_processes(source_container)
             # named before the commit, so the finally below removes it even if the commit is interrupted
             temporaries.append(f"labstack-migrate-source:{secrets.token_hex(6)}")
             source_name, described = commit_container(source_container, temporaries[-1], log)
@@ -203,78 +155,86 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
         else:
             if not image_exists(from_image):
                 raise LabstackError(f"no image {from_image!r} here (commit it first, or pull it)")
-            source_container, process = None, None
+            source_container, processes = None, []
             source, described, source_name = from_image, f"image {from_image}", from_image.split("/")[-1].split(":")[0]
             # a committed image holds no volume: any it declares is content the migration cannot see
             mounts = [{"Destination": path, "Type": "volume"}
                       for path in (client().images.get(from_image).attrs["Config"].get("Volumes") or {})]
         config = client().images.get(source).attrs["Config"]
-        if process is None:  # not running, or from an image: code-server's command line as configured
-            process = from_command((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
-            if process:
-                process.cwd = config.get("WorkingDir") or ""
-        image_user = config.get("User") or "root"
-        run_as = user
-        if not run_as and process and process.uid not in (None, 0):
-            run_as = f"{process.uid}:{process.gid}"
-            if image_user in ("", "root", "0", "0:0"):
-                log(f"labstack: the image runs as root, but code-server runs as uid {process.uid}: migrating as that user")
-        identity = probe_image(source, run_as, process.install_bin() if process else None)
         env = dict(entry.split("=", 1) for entry in config.get("Env") or [] if "=" in entry)
-        paths = state_paths(process, identity.home, env)
-        plan = plan_mounts(mounts, paths, list(skip_mounts))
+        # the app: what runs, else what the image's command starts, else what the probe finds installed
+        reader, app = detect(processes, (config.get("Entrypoint") or []) + (config.get("Cmd") or []),
+                             config.get("WorkingDir") or "")
+        fill_details(source_container, reader.process(app) if reader else None)
+        image_user = config.get("User") or "root"
+        run_as = user or (reader.owner(app, env) if reader else None)
+        if run_as and not user and image_user in ("", "root", "0", "0:0"):
+            log(f"labstack: the image runs as root, but {reader.kind}'s work belongs to {run_as}: migrating as that user")
+        identity = probe_image(source, run_as, reader.probe_env(app) if reader else {})
+        check_os(identity, described)
+        if reader is None:
+            reader = detect_installed(identity, described)
+        state = reader.state(app, identity, env, source_container)
+        plan = plan_mounts(mounts, state, list(skip_mounts))
         if not container and plan.copy:
             names = " ".join(mount["Destination"] for mount in plan.copy)
             raise LabstackError(f"{described} declares the volume(s) {names}, which hold the user's state but are not "
                                 f"in a committed image: migrate the running container with --container, or pass "
                                 f"--skip-mount for each")
-        check(identity, described)
+        reader.check(identity, described)
+        check_user(identity, described)
         policy = Policy(keep_paths=tuple(keep), keep_env=frozenset(keep_env), keep_sudo=keep_sudo,
-                        code_server_configs=(paths.config,),
-                        extra_setuid_places=tuple(m["Destination"] for m in plan.copy))
+                        extra_setuid_places=tuple(m["Destination"] for m in plan.copy), **reader.policy(state))
         temporaries.append(f"labstack-migrate-scrubbed:{secrets.token_hex(6)}")
         copied = scrubbed_image(source, source_container, plan.copy, policy, (identity.uid, identity.gid),
                                 config.get("Env") or [], str(identity.uid), config.get("WorkingDir") or "/",
                                 temporaries[-1], max_copy_bytes, log)
-        findings = probe_image(temporaries[-1], f"{identity.uid}:{identity.gid}",
-                               process.install_bin() if process else None, paths.extensions_dir)
-        log(f"labstack: found in {described}:\n{findings.report(paths.extensions_dir)}")
-        log(state_report(paths, plan, copied, policy))
+        findings = probe_image(temporaries[-1], f"{identity.uid}:{identity.gid}", reader.probe_env(app, state))
+        log(f"labstack: found {reader.kind} in {described}:\n{report(findings, reader, state)}")
+        log(state_report(state, plan, copied, policy))
         target = target or default_target(source_name, owner, registry, tag)
         args = {
             "SOURCE_IMAGE": temporaries[-1], "NB_USER": findings.user, "NB_UID": str(findings.uid),
             "NB_GID": str(findings.gid), "NB_HOME": findings.home,
-            "CODE_SERVER_DIR": str(Path(findings.code_server).parent),
-            "CODE_EXTENSIONSDIR": paths.extensions_dir, "CODE_USER_DATA_DIR": paths.user_data_dir,
-            "CODE_CONFIG": paths.config, "CODE_WORKINGDIR": paths.workspace or findings.home,
             "LABSTACK_VERSION": __version__, "MIGRATED_FROM": described,
-            # the same Jupyter as every labstack image: the pins of images/base and images/code-server
+            # the same Jupyter as every labstack image: the pins of images/base
             **{name: value for name, value in pinned("base").items() if name.startswith("JUPYTER")},
-            "JUPYTER_VSCODE_PROXY_VERSION": pinned("code-server")["JUPYTER_VSCODE_PROXY_VERSION"],
+            **reader.build_args(findings, state, {"cran_url": cran_url or ""}),
         }
         args.update(build_args)
         build(BuildRequest(dockerfile=REPO_ROOT / "images" / "mig" / "Dockerfile", context=REPO_ROOT,
                            tags=[target], build_args=args, ca_bundle=ca_bundle, network=network,
-                           no_cache=no_cache), log)
+                           no_cache=no_cache, target=reader.stage), log)
         source_size = client().images.get(source).attrs["Size"]
         size = client().images.get(target).attrs["Size"]
     finally:
         for temporary in reversed(temporaries):
             remove_image(temporary)  # the scrubbed layer stays, as the new image's parent
+    for line in built_notes(target):
+        log(line)
     seconds = time.monotonic() - started
     copied_bytes = sum(item.bytes for item in copied)
     log(f"labstack: migrated {described} to {target} in {seconds:.0f}s; {copied_bytes / 1e6:.1f} MB copied from "
         f"mounts; the image is {size / 1e6:.0f} MB, {(size - source_size) / 1e6:+.0f} MB against the committed "
         f"image ({source_size / 1e6:.0f} MB)")
-    log("labstack: profile entry (Zero-to-JupyterHub singleuser.profileList); this image holds one person's "
-        "work: offer it to that person only\n" + profile_entry(target, findings, paths.workspace))
+    hub_user = hub_user or findings.user
+    log(f"labstack: Zero-to-JupyterHub values (hub.extraConfig); this image holds one person's work, so they "
+        f"offer it to the hub user {hub_user} only (--hub-user NAME for another):\n"
+        + profile(target, findings, reader, state, hub_user))
     return {"image": target, "seconds": seconds, "added_bytes": size - source_size, "findings": findings,
-            "copied_bytes": copied_bytes, "paths": paths}
+            "copied_bytes": copied_bytes, "paths": state, "kind": reader.kind}
 
 
-def state_report(paths, plan, copied, policy: Policy) -> str:
-    lines = [f"  user data:    {paths.user_data_dir}", f"  config:       {paths.config}",
-             f"  workspace:    {paths.workspace or '(none given)'}"]
+def built_notes(image: str) -> list[str]:
+    """What the image's build wrote for the user to read (/usr/local/lib/labstack/notes: one line each)."""
+    with TrackedContainer(image, entrypoint=["cat", NOTES], command=[], network_mode="none", user="0") as reader:
+        container = reader.run_detached()
+        container.wait(timeout=60)
+        return [line for line in container.logs().decode(errors="replace").splitlines() if line.startswith("labstack")]
+
+
+def state_report(state, plan, copied, policy: Policy) -> str:
+    lines = state.report()
     lines += [f"  mount copied: {item.destination} ({item.bytes / 1e6:.1f} MB)" for item in copied]
     lines += [f"  mount left out, as asked (--skip-mount): {path}" for path in plan.skipped]
     lines += [f"  mount left out, holds none of the user's state: {path}" for path in plan.unrelated]

@@ -56,6 +56,12 @@ def test_module(layer: str):
     return TESTS / f"test_{layer.replace('-', '_')}.py"
 
 
+def test_modules(layer: str) -> list[str]:
+    """The layer's test module and its siblings (test_mig.py, test_mig_r.py: one per kind of app)."""
+    main = test_module(layer)
+    return [str(path) for path in [main, *sorted(TESTS.glob(f"{main.stem}_*.py"))] if path.is_file()]
+
+
 def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_args: list[str], log: Log) -> int:
     everything = specs == ["all"]
     specs = default_specs(graph) if everything else specs
@@ -64,8 +70,7 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
         layers = layers_of(graph, spec)  # unknown names fail here, before anything is built
         if not test_module(layers[-1]).is_file():
             raise LabstackError(f"no tests for {spec!r} (expected {test_module(layers[-1]).relative_to(REPO_ROOT)})")
-        files += [str(test_module(name)) for name in layers
-                  if test_module(name).is_file() and str(test_module(name)) not in files]
+        files += [module for name in layers for module in test_modules(name) if module not in files]
     images: dict[str, str] = {}
     notes: list[str] = []
     for spec in specs:

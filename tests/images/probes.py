@@ -218,6 +218,16 @@ def all_tags(engine) -> set[str]:
     return {tag for image in engine.images.list() for tag in image.tags}
 
 
+def assert_refused_migration(engine, args: list[str], message: str) -> None:
+    """`build.py migrate` refuses: exit 2, one line saying `message`, and no image tagged."""
+    before = all_tags(engine)
+    result = build_py("migrate", *args, "--network", "host")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("build.py: error: ")
+    assert all_tags(engine) == before
+
+
 def dockerfile_arg(layer: str, name: str) -> str:
     """The default of a build argument, as images/<layer>/Dockerfile pins it (the one place it is written)."""
     from labstack.layers import pinned

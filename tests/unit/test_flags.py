@@ -77,7 +77,8 @@ def test_an_explicit_deb_beats_the_environment_default(samples):
 
 
 def test_migrate_passes_every_flag_on(monkeypatch, samples, tmp_path):
-    for variable in ("LABSTACK_NETWORK", "LABSTACK_CA_BUNDLE", "LABSTACK_NO_HOST_CA", "REGISTRY", "OWNER", "TAG"):
+    for variable in ("LABSTACK_NETWORK", "LABSTACK_CA_BUNDLE", "LABSTACK_NO_HOST_CA", "REGISTRY", "OWNER", "TAG",
+                     "LABSTACK_CRAN_URL"):
         monkeypatch.delenv(variable, raising=False)  # only the flags decide here (the Makefile exports some)
     seen = {}
     monkeypatch.setattr("labstack.migrate.migrate", lambda **kwargs: seen.update(kwargs) or {"image": "x"})
@@ -85,7 +86,7 @@ def test_migrate_passes_every_flag_on(monkeypatch, samples, tmp_path):
               "--keep-env": ["NPM_TOKEN"], "--keep-sudo": [], "--skip-mount": ["/config"],
               "--max-copy-size": ["1G"], "--registry": ["r.example.org:5000"], "--owner": ["ds"],
               "--ca-bundle": samples["--ca-bundle"], "--no-host-ca": [], "--network": ["host"], "--no-cache": [],
-              "--build-arg": ["A=B"]}
+              "--build-arg": ["A=B"], "--hub-user": ["alice"], "--cran-url": ["https://cran.example.org"]}
     assert build.main(["migrate", "--container", "c"]) == 0
     baseline = dict(seen)
     for option in options(subcommands()["migrate"]):

@@ -1,9 +1,17 @@
-"""Where a code-server container keeps its work: its process's flags and the mounts that hold them."""
+"""Where a container keeps its work: its app's process and flags (code-server, R) and the mounts that hold them."""
 import pytest
 
 from labstack import LabstackError
-from labstack.migrate import code_server_version, parse_size
-from labstack.workstate import from_command, parse_processes, plan_mounts, state_paths
+from labstack.migrate import parse_size
+from labstack.readers import Findings, detect, detect_installed
+from labstack.readers.code_server import code_server_version, from_command, pick, state_paths
+from labstack.readers.r import RReader
+from labstack.workstate import parse_processes as process_table
+from labstack.workstate import plan_mounts
+
+
+def parse_processes(output):
+    return pick(process_table(output))
 
 ENTRY = "/usr/lib/code-server/out/node/entry.js"
 
@@ -88,3 +96,57 @@ def test_sizes():
     assert parse_size("100K") == 100_000
     with pytest.raises(LabstackError, match="expected a size"):
         parse_size("lots")
+
+
+# ---- R containers
+
+def findings(**values):
+    return Findings("debian", "", "Debian", "rstudio", 1000, 1000, "/home/rstudio",
+                    {key: value if isinstance(value, list) else [value] for key, value in values.items()})
+
+
+def test_a_rocker_container_is_read_as_r_and_its_user_from_the_session_or_default_user():
+    table = "\n".join([
+        line(1, 0, "/", "/root", "/bin/sh", "/init"),
+        line(20, 0, "/", "/root", "/usr/lib/rstudio-server/bin/rserver", "--server-daemonize=0", "--www-port=8787"),
+    ])
+    reader, app = detect(process_table(table), ["/init"], "/")
+    assert reader.kind == "R" and app.rserver.pid == 20 and app.session is None
+    assert reader.owner(app, {"DEFAULT_USER": "rstudio", "USER": "root"}) == "rstudio"
+    assert reader.owner(app, {"USER": "root"}) is None
+    with_session = process_table(table + "\n" + line(31, 1000, "/home/rstudio", "/home/rstudio",
+                                                       "/usr/local/lib/R/bin/exec/R", "--no-echo"))
+    reader, app = detect(with_session, ["/init"], "/")
+    assert reader.owner(app, {"DEFAULT_USER": "someone"}) == "1000:1000"
+    state = reader.state(app, findings(r_home="/usr/local/lib/R", r_lib=["/usr/local/lib/R/site-library",
+                                                                          "/usr/local/lib/R/library"]),
+                         {"R_LIBS_USER": "~/R/lib"}, container=None)
+    assert state.rserver_flags == ["--server-daemonize=0", "--www-port=8787"]
+    assert state.libraries == ["/usr/local/lib/R/site-library", "/usr/local/lib/R/library", "/home/rstudio/R/lib"]
+    plan = plan_mounts([{"Destination": "/home/rstudio", "Type": "volume"}, {"Destination": "/data", "Type": "bind"}],
+                       state, skip=[])
+    assert [m["Destination"] for m in plan.copy] == ["/home/rstudio"] and plan.unrelated == ["/data"]
+
+
+def test_code_server_wins_and_an_image_command_tells_the_kind_when_nothing_runs():
+    both = process_table("\n".join([line(5, 1000, "/", "/h", "/usr/bin/R"),
+                                     line(6, 1000, "/", "/h", "/usr/bin/code-server", ".")]))
+    assert detect(both, [], "/")[0].kind == "code-server"
+    assert detect([], ["R", "--no-save"], "/")[0].kind == "R"
+    assert detect([], ["sleep", "600"], "/") == (None, None)
+
+
+def test_what_is_installed_decides_last_and_neither_is_refused_in_one_line():
+    assert detect_installed(findings(r="/usr/bin/R", code_server=""), "x").kind == "R"
+    with pytest.raises(LabstackError, match="^container c has neither code-server nor R on the PATH of user rstudio"):
+        detect_installed(findings(r="", code_server=""), "container c")
+
+
+def test_an_r_image_lands_on_rstudio_only_where_rserver_is():
+    reader = RReader()
+    assert reader.landing(findings(rserver="/usr/lib/rstudio-server/bin/rserver"), None) == ("RStudio", "/rstudio/")
+    assert reader.landing(findings(rserver=""), None) == ("JupyterLab", "/lab")
+    args = reader.build_args(findings(r_home="/usr/lib/R", r_package="r-base-core", rserver="", shiny_server=""),
+                             None, {"cran_url": ""})
+    assert (args["R_PROGRAM"], args["R_FROM_DISTRIBUTION"], args["CRAN_URL"]) == (
+        "/usr/lib/R/bin/R", "1", "https://cloud.r-project.org")
