@@ -145,15 +145,10 @@ class RContainer:
     def _plant(self) -> None:
         layout = self.layout
         write = 'mkdir -p "$(dirname "$1")" && printf %s "$2" > "$1"'
-        for path, content in layout.secret_files.items():
+        for path, content in {**layout.secret_files, **layout.renviron}.items():
             if path.startswith(layout.home):
                 self.as_user(write, path, content)
-            else:  # rserver's key, root's
-                self.tracked.exec(["sh", "-c", write, "sh", path, content], user="root")
-        for path, content in layout.renviron.items():
-            if path.startswith(layout.home):
-                self.as_user(write, path, content)
-            else:
+            else:  # rserver's key and Renviron.site: root's
                 self.tracked.exec(["sh", "-c", write, "sh", path, content], user="root")
         # the project: an .Rproj, a script and its data, as the user made them
         self.as_user(write, f"{layout.project}/{Path(layout.project).name}.Rproj", "Version: 1.0\nRestoreWorkspace: No\n")
