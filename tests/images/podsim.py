@@ -32,6 +32,8 @@ kubespawner_module.shared_client = lambda *args, **kwargs: None
 
 # labstack.containers.session_label(), written out: this module runs inside the hub, where labstack is not importable
 LABELS = {"io.labstack.smoke": os.environ.get("LABSTACK_SMOKE_SESSION", "1")}
+# Pods and claims of runs sharing an engine (pytest-xdist workers) must not meet: names carry the run.
+SESSION_SUFFIX = f"-{os.environ['LABSTACK_SMOKE_SESSION']}" if os.environ.get("LABSTACK_SMOKE_SESSION") else ""
 
 # Zero-to-JupyterHub's chart defaults (values.yaml) for what a profile does not set, as KubeSpawner
 # traits: the hub's config applies them to every pod.
@@ -43,7 +45,11 @@ Z2JH_DEFAULTS = {
 
 
 def volume_name(claim: str) -> str:
-    return f"labstack-pvc-{claim}"
+    return f"labstack-pvc-{claim}{SESSION_SUFFIX}"
+
+
+def pod_container_name(pod_name: str) -> str:
+    return f"labstack-pod-{pod_name}{SESSION_SUFFIX}"
 
 
 class DockerPodSpawner(KubeSpawner):
@@ -51,7 +57,7 @@ class DockerPodSpawner(KubeSpawner):
 
     @property
     def container_name(self) -> str:
-        return f"labstack-pod-{self.pod_name}"
+        return pod_container_name(self.pod_name)
 
     async def start(self):
         await self.load_user_options()

@@ -208,7 +208,7 @@ def test_the_image_runs_under_the_printed_profile_in_the_pod_simulation(legacy, 
     """The hub.extraConfig as printed, in a real hub whose spawner is KubeSpawner (tests/images/podsim.py):
     alice spawns the migrated profile through the form; her pod runs as the image's user with the work
     in the image's home, lands where the profile says, and bob is refused."""
-    from podsim import remove_claims
+    from podsim import pod_container_name, remove_claims
     from realhub import api, login, running_hub, server_url, wait_until_ready
 
     snippet = printed_values(migration["stderr"])["hub"]["extraConfig"]["labstack-owner-only"]
@@ -224,7 +224,7 @@ def test_the_image_runs_under_the_printed_profile_in_the_pod_simulation(legacy, 
                                   timeout=60, allow_redirects=False)
             assert response.status_code == 302, (response.status_code, response.text[:500], hub["log"].read_text()[-3000:])
             wait_until_ready(hub, "alice", timeout=300)
-            container = engine.containers.get("labstack-pod-jupyter-alice")
+            container = engine.containers.get(pod_container_name("jupyter-alice"))
             assert container.attrs["Config"]["User"] == f"{layout.uid}:{layout.uid}"
             env = dict(entry.split("=", 1) for entry in container.attrs["Config"]["Env"])
             assert env["HOME"] == layout.home and not container.attrs["Mounts"]  # the work is the image's

@@ -121,6 +121,8 @@ SPAWN_TIMES: dict[str, float] = {}
 
 @pytest.mark.parametrize("index", range(SELECTIONS))
 def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, engine, index, record_property):
+    from podsim import pod_container_name
+
     chosen = list(selections(profiles))
     assert len(chosen) == SELECTIONS, [name for name, *_ in chosen]
     name, form, override = chosen[index]
@@ -129,7 +131,7 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, engine, i
     record_property("spawn_to_ready_seconds", round(seconds, 1))
     print(f"\nlabstack: {name}: spawn request to ready through the hub in {seconds:.1f} s")
     try:
-        container = engine.containers.get("labstack-pod-jupyter-alice")
+        container = engine.containers.get(pod_container_name("jupyter-alice"))
         config, host = container.attrs["Config"], container.attrs["HostConfig"]
         # the pod as KubeSpawner wrote it, with the chart's defaults
         assert config["Image"] == override["image"]
