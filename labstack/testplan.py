@@ -21,18 +21,6 @@ from .settings import to_json
 
 TESTS = REPO_ROOT / "tests" / "images"
 FALLBACK_NOTE = "LABSTACK_TEST_FALLBACK"  # tells the test run's summary what was left out, and why
-WORKERS_ENV = "LABSTACK_TEST_WORKERS"
-
-
-def worker_args(modules: int, env: dict[str, str], cpus: int | None) -> list[str]:
-    """pytest-xdist's arguments: modules run whole (their fixtures boot each image once) in parallel
-    workers, as many as LABSTACK_TEST_WORKERS says, else one per CPU up to 2. Most of a module's time is
-    one single-threaded server starting or a test waiting on it, so two share two CPUs well."""
-    raw = env.get(WORKERS_ENV, "")
-    if raw and not (raw.isdigit() and int(raw) >= 1):
-        raise LabstackError(f"{WORKERS_ENV} must be a whole number of workers, 1 or more, not {raw!r}")
-    workers = min(int(raw) if raw else min(cpus or 1, 2), modules)
-    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
 
 
 def default_specs(graph: Graph) -> list[str]:
@@ -83,8 +71,6 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
         if not test_module(layers[-1]).is_file():
             raise LabstackError(f"no tests for {spec!r} (expected {test_module(layers[-1]).relative_to(REPO_ROOT)})")
         files += [module for name in layers for module in test_modules(name) if module not in files]
-    # checked before anything is built
-    parallel = worker_args(len(list(TESTS.glob("test_*.py"))) if everything else len(files), dict(os.environ), os.cpu_count())
     images: dict[str, str] = {}
     notes: list[str] = []
     for spec in specs:
@@ -101,7 +87,6 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
         command = [sys.executable, "-m", "pytest", *([str(TESTS)] if everything else files),
                    "--labstack-settings", saved.name]
         command += [arg for name, ref in images.items() for arg in ("--image", f"{name}={ref}")]
-        command += parallel
         env = dict(os.environ, **({FALLBACK_NOTE: "; ".join(notes)} if notes else {}))
         return subprocess.call(command + list(pytest_args), cwd=REPO_ROOT, env=env)
 

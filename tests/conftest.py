@@ -1,18 +1,9 @@
 """Shared pytest setup: unit tests (no engine) run first, then the image tests."""
-import os
 
 
 def pytest_collection_modifyitems(session, config, items):
     # Stable sort: everything under tests/unit before tests/images, so a broken graph fails in seconds.
     items.sort(key=lambda item: 0 if "/tests/unit/" in str(item.path) else 1)
-
-
-def pytest_configure(config):
-    # pytest-xdist workers share one engine: each is a run of its own (LABSTACK_SMOKE_SESSION), so that
-    # its end-of-run check counts, and removes, only the containers, volumes and pods it made itself.
-    worker = getattr(config, "workerinput", {}).get("workerid")
-    if worker:
-        os.environ["LABSTACK_SMOKE_SESSION"] = f"{os.environ.get('LABSTACK_SMOKE_SESSION', 'smoke')}-{worker}"
 
 
 def pytest_addoption(parser):
