@@ -6,6 +6,7 @@ code-server's Dockerfile with BASE_IMAGE set to the rstudio image.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,9 @@ class App:
     standalone: str = ""  # a command in the image that serves the app alone behind the hub (no notebook server)
     marker: str = ""  # a text its landing page answers with once the app is up: what the tests look for
     process: str = ""  # a `pkill -f` pattern of its processes (written not to match itself): the crash tests'
+    # [apps.activity]: what of the browser's traffic is a person (labstack_proxy/activity.py reads the
+    # same table in the image): (key, patterns) for idle_requests, person_messages, idle_messages
+    activity: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def route(self) -> str:
@@ -192,9 +196,35 @@ def _app(meta: Path, entry: dict) -> App:
     try:
         return App(name=entry["name"], title=entry["title"], default_url=entry.get("default_url", f"/{entry['name']}/"),
                    unless=tuple(sorted(entry.get("unless", {}).items())), standalone=entry.get("standalone", ""),
-                   marker=entry["marker"], process=entry.get("process", ""))
+                   marker=entry["marker"], process=entry.get("process", ""),
+                   activity=_activity(meta, entry.get("name", "?"), entry.get("activity", {})))
     except KeyError as missing:
         raise LabstackError(f"{meta}: an [[apps]] entry needs {missing} (see images/base/image.toml)") from None
+
+
+ACTIVITY_KEYS = ("idle_requests", "person_messages", "idle_messages")
+
+
+def _activity(meta: Path, app: str, table: dict) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """An [apps.activity] table checked as the image will read it: known keys, lists of regexes."""
+    unknown = sorted(set(table) - set(ACTIVITY_KEYS))
+    if unknown:
+        raise LabstackError(f"{meta}: app {app!r}: [apps.activity] has no {unknown[0]!r} "
+                            f"(it takes {', '.join(ACTIVITY_KEYS)})")
+    rules = []
+    for key in ACTIVITY_KEYS:
+        patterns = table.get(key, [])
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise LabstackError(f"{meta}: app {app!r}: activity {key} must be a list of regular expressions")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise LabstackError(f"{meta}: app {app!r}: activity {key} {pattern!r} is not a regular "
+                                    f"expression: {error}") from None
+        if patterns:
+            rules.append((key, tuple(patterns)))
+    return tuple(rules)
 
 
 def _version(meta: Path, entry: dict) -> Version:
