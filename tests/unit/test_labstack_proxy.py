@@ -61,7 +61,8 @@ def test_every_replaced_name_is_a_listed_internal():
 class UpstreamStandaloneHandler:
     """What upstream's standalone handler does in prepare(): nothing."""
     def __init__(self, method, upgrade, user):
-        self.request = SimpleNamespace(method=method, headers={"Upgrade": upgrade} if upgrade else {})
+        self.request = SimpleNamespace(method=method, headers={"Upgrade": upgrade} if upgrade else {}, path="/vscode/")
+        self.settings = {"base_url": "/"}
         self.current_user = user
 
     def prepare(self):
@@ -88,15 +89,21 @@ def test_websocket_upgrades_need_the_hub_user(method, upgrade, user, refused):
 
 
 def test_no_authentication_is_refused(monkeypatch):
+    from jupyter_server_proxy.handlers import ProxyHandler
     from jupyter_server_proxy.standalone import app
 
-    monkeypatch.setattr(app, "make_standalone_proxy", app.make_standalone_proxy)  # put back afterwards
+    # put back afterwards: what standalone_main replaces for the process it runs in
+    monkeypatch.setattr(app, "make_standalone_proxy", app.make_standalone_proxy)
+    monkeypatch.setattr(app, "start_activity_update", app.start_activity_update)
+    monkeypatch.setattr(ProxyHandler, "_record_activity", ProxyHandler._record_activity)
+    monkeypatch.setattr(ProxyHandler, "on_message", ProxyHandler.on_message)
     monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:1/")
     try:
         with pytest.raises(SystemExit) as stopped:
             standalone.standalone_main(["--no-authentication", "--", "true"])
     finally:
         app.StandaloneProxyServer.clear_instance()
+        upstream.UPSTREAM.clear()
     assert "labstack_proxy: refusing --no-authentication" in str(stopped.value)
 
 

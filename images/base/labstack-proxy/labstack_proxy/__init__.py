@@ -6,7 +6,9 @@ One module per concern, each with its reason at the top:
 - restarts: an app that crashed is started again, a bounded number of times;
 - own_pages: one user's pages never drive another user's server. Security-critical: every proxied
   request is authenticated there (authenticate_own_pages), streamed or not;
-- standalone: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets authenticated;
+- activity: what the hub's idle culler counts is what a person does, by each app's declared rule;
+- standalone: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets authenticated
+  and activity reported as the activity module counts it;
 - upstream: every internal of jupyter-server-proxy, JupyterHub, Tornado and simpervisor used here, and
   the start-up check of their versions and signatures.
 
@@ -29,9 +31,11 @@ def replacements() -> list:
     in JupyterHub's single-user authentication for rule 1 of own_pages."""
     from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
     from jupyterhub.services.auth import HubAuth, HubOAuth
+    from jupyter_server.base.handlers import APIHandler
+    from jupyter_server.serverapp import ServerWebApplication
     from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 
-    from . import own_pages, restarts, streaming, uploads
+    from . import activity, own_pages, restarts, streaming, uploads
 
     return [
         (HubOAuth, "_get_token_cookie", own_pages.token_cookie_not_for_websockets),
@@ -45,6 +49,11 @@ def replacements() -> list:
         (ProxyHandler, "proxy", uploads.proxy_with_body),
         (ProxyHandler, "on_connection_close", uploads.on_connection_close),
         (SuperviseAndProxyHandler, "ensure_process", restarts.ensure_process_restarting),
+        # activity: a person, not traffic (uploads' proxy() records requests through activity too)
+        (ProxyHandler, "_record_activity", activity.record_nothing),
+        (ProxyHandler, "on_message", activity.on_message),
+        (APIHandler, "update_api_activity", activity.api_activity_of_a_person),
+        (ServerWebApplication, "last_activity", activity.last_activity),
     ]
 
 
@@ -61,5 +70,8 @@ def install(config=None) -> None:
         config.HubOAuth.allow_websocket_cookie_auth = False
     if upstream.UPSTREAM:
         return  # installed already
+    from .activity import ACTIVITY, load_rules
+
+    ACTIVITY.rules = load_rules()
     for owner, name, value in replacements():
         upstream.replace(owner, name, value)

@@ -124,9 +124,12 @@ def data_received(self, chunk: bytes):
 
 def proxy_with_body(self, host, port, proxied_path):
     """ProxyHandler.proxy's replacement: a body read whole (not streamed) is handed to upstream's proxy."""
+    from .activity import record_request
+
     chunks = self.__dict__.pop("labstack_body", None)
     if chunks:
         self.request.body = b"".join(chunks)
+    record_request(self, proxied_path)
     return UPSTREAM["proxy"](self, host, port, proxied_path)
 
 

@@ -18,6 +18,7 @@ SUPPORTED = {
     "jupyterhub": ("5.5.4",),
     "tornado": ("6.6.1",),
     "simpervisor": ("1.0.0",),
+    "jupyter-server": ("2.21.1",),
 }
 
 # (module, attribute, what it must be): every internal used or replaced. A method is given by its
@@ -33,6 +34,7 @@ INTERNALS = [
     ("jupyter_server_proxy.handlers", "ProxyHandler._build_proxy_request", "self, host, port, proxied_path, body, **extra_opts"),
     ("jupyter_server_proxy.handlers", "ProxyHandler._rewrite_location_header", "self, location, host, port, proxied_path"),
     ("jupyter_server_proxy.handlers", "ProxyHandler._record_activity", "self"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler.on_message", "self, message"),
     ("jupyter_server_proxy.handlers", "ProxyHandler.check_xsrf_cookie", "self"),  # a no-op: why own_pages exists
     ("jupyter_server_proxy.handlers", "UnixResolver", "class"),
     # ... and the one that starts apps
@@ -41,6 +43,11 @@ INTERNALS = [
     ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.port", "property"),
     ("jupyter_server_proxy.standalone.app", "StandaloneProxyServer", "class"),
     ("jupyter_server_proxy.standalone.app", "make_standalone_proxy", "base_proxy_class, proxy_kwargs"),
+    ("jupyter_server_proxy.standalone.app", "start_activity_update", "interval"),
+    # Jupyter Server: what counts as its activity (activity)
+    ("jupyter_server.base.handlers", "APIHandler.update_api_activity", "self"),
+    ("jupyter_server.serverapp", "ServerWebApplication.last_activity", "self"),
+    ("jupyter_server.services.kernels.kernelmanager", "MappingKernelManager.list_kernel_ids", "self"),
     # JupyterHub's single-user authentication (own_pages, rule 1)
     ("jupyterhub.services.auth", "HubOAuth.allow_websocket_cookie_auth", "traitlet"),
     ("jupyterhub.services.auth", "HubOAuth.cookie_name", "property"),
