@@ -8,6 +8,9 @@
   cmd, behind the hub's authentication, with no notebook server.
 - Migrated images hold one person's work: `owner_only` writes a hub.extraConfig snippet whose
   profile_list callable offers such an image to its owner only.
+- Both come with `labstack-person-activity` (hub.extraConfig): the hub's idle culler then counts what
+  the servers report (a person, by each app's rule: labstack_proxy/activity.py), not
+  configurable-http-proxy's count of every byte through it, heartbeats included.
 
 Only the two forms Zero-to-JupyterHub's image pre-puller reads carry images:
 `kubespawner_override.image` and `profile_options.*.choices.*.kubespawner_override.image`.
@@ -60,7 +63,26 @@ def profile_list(graph: Graph, specs: list[str], naming: Naming) -> dict:
             "description": "Start in " + ", ".join(choice["display_name"] for choice in choices.values()),
             "profile_options": {"app": {"display_name": "App", "choices": choices}},
         })
-    return {"singleuser": {"profileList": profiles}}
+    return {"hub": {"extraConfig": {"labstack-person-activity": PERSON_ACTIVITY}}, "singleuser": {"profileList": profiles}}
+
+
+PERSON_ACTIVITY = '''\
+# labstack: a server's activity is what the server reports (what a person did, by each app's rule),
+# not configurable-http-proxy's: it counts every byte it carries, websocket heartbeats included, so
+# that a tab left open kept its server from ever being culled.
+from jupyterhub.proxy import ConfigurableHTTPProxy as _LabstackCHP
+
+
+class LabstackPersonActivityProxy(_LabstackCHP):
+    async def get_all_routes(self):
+        routes = await super().get_all_routes()
+        for route in routes.values():
+            route["data"].pop("last_activity", None)
+        return routes
+
+
+c.JupyterHub.proxy_class = LabstackPersonActivityProxy
+'''
 
 
 OWNER_ONLY = '''\
@@ -84,7 +106,8 @@ def owner_only(user: str, image: str, default_url: str = "/vscode/", display_nam
     profile = {"display_name": display_name or f"{user}'s VS Code (migrated)", "slug": "migrated",
                "kubespawner_override": {"image": image, **(override or {}), "default_url": default_url,
                                         "volumes": [], "volume_mounts": []}}
-    return {"hub": {"extraConfig": {"labstack-owner-only": OWNER_ONLY.format(user=user, image=image, profile=profile)}}}
+    return {"hub": {"extraConfig": {"labstack-person-activity": PERSON_ACTIVITY,
+                                    "labstack-owner-only": OWNER_ONLY.format(user=user, image=image, profile=profile)}}}
 
 
 def to_yaml(values: dict) -> str:
