@@ -7,6 +7,8 @@
   /upload       POST or PUT: reads the body as it comes and answers its length and sha256
   /ws/stream/N  a websocket sending N bytes in 64 KiB binary messages (as a terminal printing a lot), then closing
   /ws/echo      a websocket sending back each message it gets
+  /chat         a page whose button sends a message on /ws/heartbeat and shows the echo
+  /ws/heartbeat a websocket that echoes, and pings and sends "heartbeat" every 2 s, as live apps do
   /connections  how many requests are being answered now (a download or upload the browser dropped must end)
   /uploads      how many uploads it has been sent (one that reached it counts, whoever could read the answer)
 """
@@ -22,6 +24,16 @@ CHUNK = 1 << 20
 ACTIVE = [0]
 UPLOADS = [0]
 LOCK = threading.Lock()
+
+
+CHAT_PAGE = b"""<html><body><p id=said>nothing yet</p><button id=send>send</button><script>
+const ws = new WebSocket(new URL("ws/heartbeat", location.href).href.replace(/^http/, "ws"));
+let sent = 0;
+ws.onopen = () => { document.getElementById("said").textContent = "connected"; };
+ws.onclose = (event) => { document.getElementById("said").textContent = "closed " + event.code; };
+ws.onmessage = (event) => { if (event.data !== "heartbeat") document.getElementById("said").textContent = event.data; };
+document.getElementById("send").onclick = () => ws.send("person " + (++sent));
+</script></body></html>"""
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -72,6 +84,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer(302, b"", [("Location", "/cookies")])
         elif path == "/uploads":
             self.answer(200, str(UPLOADS[0]).encode())
+        elif path == "/chat":
+            self.answer(200, CHAT_PAGE, [("Content-Type", "text/html; charset=utf-8")])
         elif path == "/connections":
             self.answer(200, str(ACTIVE[0] - 1).encode())  # not counting this request
         else:
@@ -112,22 +126,40 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_frame(2, message[:min(len(message), remaining)])
                 remaining -= min(len(message), remaining)
             self.send_frame(8, struct.pack("!H", 1000))
+        elif path == "/ws/heartbeat":
+            def beat():
+                while not stopped.wait(2):
+                    try:
+                        self.send_frame(9, b"beat")
+                        self.send_frame(1, b"heartbeat")
+                    except OSError:
+                        return
+            stopped = threading.Event()
+            threading.Thread(target=beat, daemon=True).start()
+            try:
+                self.echo()
+            finally:
+                stopped.set()
         elif path == "/ws/echo":
-            while True:
-                opcode, payload = self.read_frame()
-                if opcode == 8:
-                    self.send_frame(8, payload[:2])
-                    return
-                if opcode == 9:  # ping
-                    self.send_frame(10, payload)
-                elif opcode in (1, 2):
-                    self.send_frame(opcode, payload)
+            self.echo()
+
+    def echo(self):
+        while True:
+            opcode, payload = self.read_frame()
+            if opcode == 8:
+                self.send_frame(8, payload[:2])
+                return
+            if opcode == 9:  # ping
+                self.send_frame(10, payload)
+            elif opcode in (1, 2):
+                self.send_frame(opcode, payload)
 
     def send_frame(self, opcode, payload):
         size = len(payload)
         length = bytes([size]) if size < 126 else struct.pack("!BH", 126, size) if size < 1 << 16 else struct.pack("!BQ", 127, size)
-        self.wfile.write(bytes([0x80 | opcode]) + length + payload)
-        self.wfile.flush()
+        with self.__dict__.setdefault("writing", threading.Lock()):  # the heartbeat's thread writes too
+            self.wfile.write(bytes([0x80 | opcode]) + length + payload)
+            self.wfile.flush()
 
     def read_frame(self):
         first, second = self.rfile.read(2)

@@ -158,3 +158,16 @@ def websocket_status(url, token=None, cookies=None):
     except OSError:
         return 0
     return 101
+
+
+def logged_in(browser, hub, user):
+    """A browser context logged in to the hub as user, through its login form."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{hub['public_url']}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", hub["password"])
+    with page.expect_navigation():  # to the hub's home, or straight on to the user's running server
+        page.click("#login_submit")
+    return context, page

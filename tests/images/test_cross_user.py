@@ -24,7 +24,7 @@ import requests
 from labstack.containers import remove_stray_containers, session_filter, session_label
 from browser import Visit, type_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
-from realhub import LAYOUTS, api, running_hub, server_url, spawn, user_token
+from realhub import LAYOUTS, api, logged_in, running_hub, server_url, spawn, user_token
 from services import require
 
 HERE = Path(__file__).parent
@@ -109,19 +109,6 @@ def users(hub, engine):
     api(hub, "DELETE", "/users/alice/servers/r")
     for name in ("alice", "mallory"):
         api(hub, "DELETE", f"/users/{name}/server")
-
-
-def logged_in(browser, hub, user):
-    """A browser context logged in to the hub as user, through its login form."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(f"{hub['public_url']}/hub/login")
-    page.fill("#username_input", user)
-    page.fill("#password_input", hub["password"])
-    with page.expect_navigation():  # to the hub's home, or straight on to the user's running server
-        page.click("#login_submit")
-    return context, page
 
 
 def authorize_if_asked(page) -> None:

@@ -1,0 +1,290 @@
+"""A hub culls what nobody uses and keeps what someone does, through a real hub at a reduced size.
+
+One JupyterHub (configurable-http-proxy in front, DockerSpawner, the rstudio+code-server image) with
+jupyterhub-idle-culler as its service (TIMEOUT, checked every CULL_EVERY seconds), the hub config
+labstack prints (labstack-person-activity) and single-user servers that report activity every few
+seconds. One user per app, each with a tab open in a real browser:
+
+- lab: a notebook whose cell sleeps through the person phase (a busy kernel), then nothing;
+- vscode: a file and a terminal, typed into; vscode-alone: VS Code alone (no notebook server), a file
+  typed into;
+- shiny: the example app, its slider moved;
+- port: a websocket app on /proxy/<port>/ that pings and sends heartbeats, a button sending on it;
+- keep: no tab, `labstack-keepalive 2h` under LABSTACK_KEEPALIVE_MAX (cut to the cap, said so).
+
+For PERSON_PHASE (3 timeouts) every one of them is kept; then the tabs stay open, untouched, and each
+server must be culled within IDLE_LASTS of its last person event (keep: of its keep-alive's end): the
+timeout, the culler's next check, the report that tells the hub, this test's look. Writes reports/culling.json: seconds from the last person event to the cull.
+"""
+import json
+import os
+import secrets
+import sys
+import time
+
+import pytest
+
+from labstack import REPO_ROOT
+from labstack.containers import remove_stray_containers, session_filter, session_label
+from labstack.hub import PERSON_ACTIVITY
+from jupyter_container import copy_into, poll_until
+from realhub import api, logged_in, running_hub, server_url
+from services import Service, require
+
+TIMEOUT, CULL_EVERY, REPORT_EVERY = 40, 5, 5
+PERSON_PHASE = 3 * TIMEOUT
+PERSON_EVERY = 8  # seconds between a person's actions: well inside TIMEOUT, whatever a slow step costs
+# How long an untouched server may last: the timeout, the culler's next check and the report telling
+# the hub (up to one interval late), and this test's own look, once a second through the hub's API.
+IDLE_LASTS = TIMEOUT + CULL_EVERY + REPORT_EVERY + 3
+KEEPALIVE_CAP = 60  # seconds: past IDLE_LASTS, so that only the keep-alive can explain the server staying
+USERS = ("lab", "vscode", "alone", "shiny", "port", "keep")
+PORT = 8765
+
+SPAWNER_CONFIG = """
+c.JupyterHub.spawner_class = "docker"
+c.DockerSpawner.image = "{image}"
+c.DockerSpawner.host_ip = "127.0.0.1"
+c.DockerSpawner.prefix = "labstack-cull"
+c.DockerSpawner.remove = True
+c.DockerSpawner.extra_create_kwargs = {{"labels": {labels!r}}}
+c.Spawner.start_timeout = 180
+c.Spawner.http_timeout = 180
+# a real hub's 5 minutes, scaled down with the culler's timeout
+c.JupyterHub.last_activity_interval = {report}
+c.Spawner.environment = {{"JUPYTERHUB_ACTIVITY_INTERVAL": "{report}", "LABSTACK_KEEPALIVE_MAX": "{cap}s"}}
+
+
+def _labstack_per_user(spawner):
+    if spawner.user.name == "alone":
+        spawner.cmd = ["labstack-vscode-standalone"]
+        spawner.default_url = "/"
+
+
+c.Spawner.pre_spawn_hook = _labstack_per_user
+# the culler, as Zero-to-JupyterHub runs it; started by the test once every tab is open
+c.JupyterHub.services.append({{"name": "idle-culler", "api_token": "{culler_token}"}})
+c.JupyterHub.load_roles.append({{"name": "idle-culler", "services": ["idle-culler"],
+                                 "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}})
+"""
+
+
+@pytest.fixture(scope="module")
+def hub(image, engine, tmp_path_factory):
+    try:
+        import dockerspawner  # noqa: F401
+        import jupyterhub_idle_culler  # noqa: F401
+    except ImportError as error:
+        require(f"python package {error.name}", "pip install -r requirements-dev.txt")
+    culler_token = secrets.token_hex(16)
+    config = SPAWNER_CONFIG.format(image=image("rstudio+code-server"), labels=session_label(), report=REPORT_EVERY,
+                                   cap=KEEPALIVE_CAP, culler_token=culler_token)
+    # LABSTACK_CULLING_UPSTREAM=1, with an image from before labstack_proxy's activity module: how a hub
+    # culled before (the closing note's "before"; the tests then fail, as they should)
+    config += "" if os.environ.get("LABSTACK_CULLING_UPSTREAM") == "1" else PERSON_ACTIVITY
+    try:
+        with running_hub(engine, tmp_path_factory.mktemp("hub"), config, users=USERS) as hub:
+            hub["culler_token"] = culler_token
+            for name in USERS:
+                assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
+            for name in USERS:
+                assert api(hub, "POST", f"/users/{name}/server").status_code in (201, 202)
+            for name in USERS:
+                spawn_ready(hub, name)
+            yield hub
+    finally:
+        remove_stray_containers(session_filter())
+
+
+def spawn_ready(hub, name):
+    poll_until(lambda: api(hub, "GET", f"/users/{name}").json()["servers"].get("", {}).get("ready"), 240, 2,
+               lambda: f"{name}'s server never got ready:\n{hub['log'].read_text()[-3000:]}")
+
+
+def running(hub, name) -> bool:
+    server = api(hub, "GET", f"/users/{name}").json()["servers"].get("")
+    return bool(server) and server.get("pending") != "stop"
+
+
+class Person:
+    """One user's tab and what a person does in it; `act()` does it once."""
+
+    def __init__(self, name, page):
+        self.name, self.page, self.actions, self.last = name, page, 0, time.time()
+
+    def act(self):
+        self.do()
+        self.actions += 1
+        self.last = time.time()
+
+    def do(self):
+        pass
+
+
+class LabPerson(Person):
+    def open(self, hub):
+        self.page.goto(f"{server_url(hub, self.name)}/lab?reset", wait_until="commit", timeout=120_000)
+        self.page.wait_for_selector(".jp-Launcher", timeout=120_000)
+        self.page.click(".jp-LauncherCard[data-category='Notebook'] >> nth=0")
+        self.page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+
+    def act(self):
+        if self.actions:
+            return  # the kernel works; nobody touches the tab
+        from browser import run_first_cell
+
+        # busy through the whole person phase, printing nothing after it starts: only the kernel's state shows it
+        run_first_cell(self.page, f"import time; print('started'); time.sleep({PERSON_PHASE})", "started")
+        self.actions, self.last = 1, time.time() + PERSON_PHASE
+
+
+# the workbench opening a file of the home: VS Code's own ?payload= (what its "Open File" link does)
+OPEN_FILE = "?folder=/home/jovyan&payload=%5B%5B%22openFile%22%2C%22vscode-remote%3A%2F%2F%2Fhome%2Fjovyan%2Fperson.py%22%5D%5D"
+
+
+class VSCodePerson(Person):
+    def open(self, hub, path="/vscode/"):
+        from browser import Visit, type_in_vscode_terminal
+
+        self.container.exec_run(["sh", "-c", "echo 'x = 1' > /home/jovyan/person.py"], user="1000")
+        self.page.goto(f"{server_url(hub, self.name)}{path}{OPEN_FILE}", wait_until="commit", timeout=120_000)
+        self.page.wait_for_selector(".monaco-editor .view-lines", timeout=120_000)
+        if self.terminal:
+            type_in_vscode_terminal(Visit(self.page, server_url(hub, self.name)), "echo person")
+            self.page.keyboard.press("Enter")
+        self.last = time.time()
+
+    def do(self):
+        if self.terminal and self.actions % 2:
+            self.page.locator(".terminal-wrapper .xterm-screen").first.click()
+            self.page.keyboard.type("echo again")
+            self.page.keyboard.press("Enter")
+        else:
+            self.page.locator(".monaco-editor .view-lines").first.click()
+            self.page.keyboard.type("y")
+
+
+class ShinyPerson(Person):
+    def open(self, hub):
+        self.page.goto(f"{server_url(hub, self.name)}/shiny/", wait_until="commit", timeout=120_000)
+        self.page.wait_for_selector(".irs-handle.single", timeout=120_000)
+        self.last = time.time()
+
+    def do(self):
+        handle = self.page.locator(".irs-handle.single")
+        box = handle.bounding_box()
+        self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        self.page.mouse.down()
+        self.page.mouse.move(box["x"] + (40 if self.actions % 2 else -40), box["y"] + box["height"] / 2, steps=4)
+        self.page.mouse.up()
+
+
+class PortPerson(Person):
+    def open(self, hub):
+        self.page.goto(f"{server_url(hub, self.name)}/proxy/{PORT}/chat", wait_until="commit", timeout=120_000)
+        self.page.wait_for_selector("#said:has-text('connected')", timeout=60_000)
+        self.last = time.time()
+
+    def do(self):
+        self.page.click("#send")
+        expected = f"person {self.actions + 1}"
+        self.page.wait_for_function(f"['{expected}', 'closed'].some(t => document.getElementById('said').textContent.startsWith(t))",
+                                    timeout=30_000)
+        said = self.page.locator("#said").text_content()
+        assert said == expected, f"the app's websocket answered {said!r}, not {expected!r}"
+
+
+@pytest.fixture(scope="module")
+def culling(hub, engine, browser):
+    """Everyone's person phase, then their idle tabs: {user: seconds from the last person event to the
+    cull, or None if never culled}, and what labstack-keepalive said."""
+    containers = {name: engine.containers.get(f"labstack-cull-{name}") for name in USERS}
+    app = copy_into(containers["port"], REPO_ROOT / "tests" / "images" / "proxy_app.py")
+    containers["port"].exec_run(["python3", app, str(PORT)], user="1000", detach=True)
+
+    def tab(name):
+        return logged_in(browser, hub, name)[1]
+
+    people = [LabPerson("lab", tab("lab")), VSCodePerson("vscode", tab("vscode")), VSCodePerson("alone", tab("alone")),
+              ShinyPerson("shiny", tab("shiny")), PortPerson("port", tab("port"))]
+    for person in people:
+        if isinstance(person, VSCodePerson):
+            person.container, person.terminal = containers[person.name], person.name == "vscode"
+            person.open(hub, "/" if person.name == "alone" else "/vscode/")
+        else:
+            person.open(hub)
+    # everyone acts once, keep asks for its keep-alive, and the culler starts once the hub has heard of it
+    for person in people:
+        person.act()
+    said = containers["keep"].exec_run(["labstack-keepalive", "2h"], user="1000").output.decode()
+    keep_from = time.time()
+    time.sleep(REPORT_EVERY + 2)
+    workdir = hub["log"].parent / "idle-culler"
+    workdir.mkdir(exist_ok=True)
+    culler = Service([sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={TIMEOUT}", f"--cull-every={CULL_EVERY}",
+                      f"--url={hub['url']}/hub/api"], workdir,
+                     env={**os.environ, "JUPYTERHUB_API_TOKEN": hub["culler_token"]})
+    try:
+        return observe(hub, people, said, keep_from)
+    finally:
+        culler.stop()
+        for person in people:
+            person.page.context.close()
+
+
+def observe(hub, people, said, keep_from):
+    # the person phase: each acts every PERSON_EVERY seconds; nobody may be culled meanwhile (keep's
+    # keep-alive ends within it: it must outlive the time an idle server lasts, then go)
+    ends = time.time() + PERSON_PHASE
+    culled_at: dict[str, float] = {}
+    kept_past_timeout = None
+
+    def look():
+        for name in USERS:
+            if name not in culled_at and not running(hub, name):
+                culled_at[name] = time.time()
+
+    for _ in range(PERSON_PHASE + 1):
+        if time.time() >= ends:
+            break
+        for person in people:
+            if time.time() - person.last >= PERSON_EVERY:
+                person.act()
+        look()
+        if kept_past_timeout is None and time.time() > keep_from + IDLE_LASTS + 2:
+            kept_past_timeout = running(hub, "keep")
+        time.sleep(1)
+    culled_early = sorted(name for name in culled_at if name != "keep")
+    last = {person.name: person.last for person in people}
+    last["keep"] = keep_from + KEEPALIVE_CAP
+
+    # the idle phase: tabs open, untouched
+    deadline = max(last.values()) + IDLE_LASTS + 30
+    for _ in range(int(deadline - time.time()) + 2):
+        look()
+        if len(culled_at) == len(USERS) or time.time() > deadline:
+            break
+        time.sleep(1)
+    seconds = {name: (round(culled_at[name] - last[name], 1) if name in culled_at else None) for name in USERS}
+    report = REPO_ROOT / "reports" / ("culling-upstream.json" if os.environ.get("LABSTACK_CULLING_UPSTREAM") == "1" else "culling.json")
+    report.parent.mkdir(exist_ok=True)
+    report.write_text(json.dumps({"timeout": TIMEOUT, "cull_every": CULL_EVERY, "person_phase": PERSON_PHASE,
+                                  "seconds_from_last_person_event_to_cull": seconds}, indent=2) + "\n")
+    print(f"\nlabstack: culled after the last person event (timeout {TIMEOUT} s, checked every {CULL_EVERY} s): {seconds}")
+    return {"seconds": seconds, "culled_early": culled_early, "said": said, "kept_past_timeout": kept_past_timeout}
+
+
+def test_nobody_is_culled_while_a_person_uses_the_app(culling):
+    assert culling["culled_early"] == [], culling
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_an_untouched_tab_is_culled_within_timeout_and_two_checks(culling, user):
+    seconds = culling["seconds"][user]
+    assert seconds is not None, f"{user}'s server was never culled with its tab open and untouched: {culling}"
+    assert seconds <= IDLE_LASTS, culling["seconds"]
+
+
+def test_a_keepalive_outlives_the_timeout_and_is_cut_to_the_cap(culling):
+    assert culling["kept_past_timeout"], culling
+    assert "LABSTACK_KEEPALIVE_MAX caps it at 1m" in culling["said"] and "(asked 2h;" in culling["said"], culling["said"]
