@@ -94,12 +94,16 @@ def record_nothing(self):
     pings and response chunks included; labstack records at the two places a person shows (below)."""
 
 
+def recorded_lately(handler) -> bool:
+    """Recorded within the last second: nothing to read or record (websockets carry many messages)."""
+    return time.monotonic() - getattr(handler, "labstack_recorded", -1.0) < 1.0
+
+
 def record_person(handler) -> None:
     """Upstream's recording (its update_last_activity and exclusions), at most once a second."""
-    now = time.monotonic()
-    if now - getattr(handler, "labstack_recorded", -1.0) < 1.0:
+    if recorded_lately(handler):
         return
-    handler.labstack_recorded = now
+    handler.labstack_recorded = time.monotonic()
     UPSTREAM["_record_activity"](handler)
 
 
@@ -116,7 +120,7 @@ def record_request(handler, proxied_path: str) -> None:
 
 def on_message(self, message):
     """ProxyHandler.on_message's replacement: a message from the browser counts by the app's rule."""
-    if ACTIVITY.rule(self).counts_message(message):
+    if not recorded_lately(self) and ACTIVITY.rule(self).counts_message(message):
         record_person(self)
     return UPSTREAM["on_message"](self, message)
 
@@ -144,6 +148,11 @@ def keepalive_max(env=os.environ) -> int:
     return parse_duration(env.get("LABSTACK_KEEPALIVE_MAX") or DEFAULT_KEEPALIVE_MAX)
 
 
+def keepalive_lasts() -> bool:
+    """A keep-alive a person asked for is running now."""
+    return keepalive_until() > time.time()
+
+
 def keepalive_until(path: str = KEEPALIVE_FILE, cap: int | None = None) -> float:
     """The time (epoch) a keep-alive asked for lasts until, never more than the cap after it was
     asked (the server's own cap: the file is the person's); 0 when none."""
@@ -165,7 +174,7 @@ def last_activity(self):
     kernels = self.settings["kernel_manager"]
     busy = any(getattr(kernels.get_kernel(kernel_id), "execution_state", "") == "busy"
                for kernel_id in list(kernels.list_kernel_ids()))
-    if busy or keepalive_until() > time.time():
+    if busy or keepalive_lasts():
         now = datetime.now(timezone.utc)
         return max(found, now) if found else now
     return found

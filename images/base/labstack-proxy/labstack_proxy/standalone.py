@@ -13,17 +13,16 @@ never culled. Here it reports when a person last did something, as the activity 
 from __future__ import annotations
 
 from . import upstream
-from .activity import ACTIVITY, keepalive_until, load_rules, on_message, record_nothing, record_request
+from .activity import ACTIVITY, keepalive_lasts, load_rules, on_message, record_nothing, record_request
 from .own_pages import is_websocket_upgrade
 
 
 def last_person_activity(settings: dict, started):
     """When a person last used the app (or now, while a keep-alive lasts): what the hub is told."""
-    import time
     from datetime import datetime, timezone
 
     found = max([started, *settings.get("last_activity_times", {}).values()])
-    if keepalive_until() > time.time():
+    if keepalive_lasts():
         return datetime.now(timezone.utc)
     return found
 
