@@ -111,6 +111,22 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("spec", specs, scope="module")
 
 
+def pytest_collection_modifyitems(items):
+    """Each module's tests grouped by image, in the order collected: pytest's own reordering can put a
+    test with a parameter of its own (a route, an environment) among another image's tests, and the
+    module's container for the first image is then booted a second time."""
+    positions = [index for index, item in enumerate(items)
+                 if "spec" in getattr(getattr(item, "callspec", None), "params", {})]
+    first_seen: dict[tuple, int] = {}
+    for index in positions:
+        item = items[index]
+        first_seen.setdefault((item.module.__name__, item.callspec.params["spec"]), index)
+    ordered = sorted((items[index] for index in positions),
+                     key=lambda item: first_seen[(item.module.__name__, item.callspec.params["spec"])])
+    for index, item in zip(positions, ordered):
+        items[index] = item
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     note = os.environ.get(FALLBACK_NOTE)
     if note:
