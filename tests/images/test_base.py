@@ -226,6 +226,7 @@ def proxy_app(jupyter):
     return start_proxy_app(jupyter)
 
 
+@pytest.mark.layer_image
 @pytest.mark.parametrize("route", ["/proxy/{port}", "/proxy/absolute/{port}"])
 def test_a_large_download_streams_with_flat_memory(jupyter, proxy_app, route):
     """Upstream buffers a response whole (599 past 100 MB); streamed, Jupyter's memory stays flat."""
@@ -246,6 +247,7 @@ def test_a_large_download_streams_with_flat_memory(jupyter, proxy_app, route):
     assert growth < 64, f"Jupyter's memory grew {growth:.0f} MB for a {DOWNLOAD_MB} MB download"
 
 
+@pytest.mark.layer_image
 def test_proxied_responses_keep_status_headers_cookies_redirects_head_and_ranges(jupyter, proxy_app):
     base = f"/proxy/{proxy_app}"
     missing = jupyter.get(f"{base}/status/404")
@@ -264,6 +266,7 @@ def test_proxied_responses_keep_status_headers_cookies_redirects_head_and_ranges
     assert ranged.content == bytes(10)
 
 
+@pytest.mark.layer_image
 def test_a_dropped_download_closes_the_apps_connection(jupyter, proxy_app):
     """A browser that goes away mid-download: the app's request ends too, and nothing is left open."""
     import socket
@@ -280,6 +283,7 @@ def test_a_dropped_download_closes_the_apps_connection(jupyter, proxy_app):
     assert jupyter.get("/api").status_code == 200
 
 
+@pytest.mark.layer_image
 @pytest.mark.parametrize("method, route, size_mb", [("POST", "/proxy/{port}", UPLOAD_MB),
                                                     ("PUT", "/proxy/absolute/{port}", DOWNLOAD_MB)])
 def test_a_large_upload_streams_with_flat_memory(jupyter, proxy_app, method, route, size_mb):
@@ -298,6 +302,7 @@ def test_a_large_upload_streams_with_flat_memory(jupyter, proxy_app, method, rou
     assert growth < 64, f"Jupyter's memory grew {growth:.0f} MB for a {size_mb} MB upload"
 
 
+@pytest.mark.layer_image
 def test_small_and_chunked_bodies_reach_the_app_whole(jupyter, proxy_app):
     """Bodies that do not stream (chunked: read whole and sent with a length, as upstream does) or are small."""
     import hashlib
@@ -314,6 +319,7 @@ def test_small_and_chunked_bodies_reach_the_app_whole(jupyter, proxy_app):
     assert refused.status_code == 403  # no token: refused before any of the body goes to the app
 
 
+@pytest.mark.layer_image
 def test_a_dropped_upload_closes_the_apps_connection(jupyter, proxy_app):
     import socket
 
@@ -330,6 +336,7 @@ def test_a_dropped_upload_closes_the_apps_connection(jupyter, proxy_app):
     assert jupyter.get("/api").status_code == 200
 
 
+@pytest.mark.layer_image
 @pytest.mark.parametrize("route", ["/proxy/{port}", "/proxy/absolute/{port}"])
 def test_websockets_stream_and_echo_through_the_proxy(jupyter, proxy_app, route):
     import websocket  # websocket-client
@@ -349,6 +356,7 @@ def test_websockets_stream_and_echo_through_the_proxy(jupyter, proxy_app, route)
     assert jupyter.websocket_status(f"{route.format(port=proxy_app)}/ws/echo", token=False) == 403
 
 
+@pytest.mark.layer_image
 def test_keep_alive_connections_survive_a_refusal_and_a_proxied_answer(jupyter, proxy_app):
     """One connection, as a browser keeps it: a login redirect, then proxied answers, then the redirect
     again. (Run before the request is read to its end, a refusal would make Tornado close it.)"""

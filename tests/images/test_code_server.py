@@ -133,6 +133,7 @@ def test_what_a_hub_never_loads_is_pruned_and_search_and_git_still_work(jupyter,
     assert jupyter.exec(["git", "--version"]).startswith("git version")
 
 
+@pytest.mark.layer_image
 def test_empty_home_volume_still_loads_workbench_and_extension(code_server_image):
     # Zero-to-JupyterHub mounts a fresh, empty volume on /home/jovyan, writable by jovyan.
     with JupyterContainer(code_server_image, tmpfs={"/home/jovyan": "uid=1000,gid=100,mode=0755"}) as jupyter:
@@ -144,6 +145,7 @@ def test_empty_home_volume_still_loads_workbench_and_extension(code_server_image
         assert '"telemetry.telemetryLevel": "off"' in settings
 
 
+@pytest.mark.layer_image
 @pytest.mark.parametrize("environment", [
     {"JUPYTER_VSCODE_PROXY_USE_SOCKET": "no", "CODE_SERVER_HOST": "0.0.0.0"},  # TCP, asked for every interface
     {},  # a unix socket, with the config.yaml below asking for 0.0.0.0:8080 all the same
@@ -239,6 +241,7 @@ def test_the_launcher_card_opens_a_working_workbench(browser, jupyter, workbench
 CODE_SERVER_PROCESS = CRASH_PROBES["vscode"][2]  # code-server (entry.js) and its server child (entry)
 
 
+@pytest.mark.layer_image
 def test_vscode_comes_back_after_a_crash(jupyter, workbench, spec):
     from probes import recovery_seconds
 
@@ -249,6 +252,7 @@ def test_vscode_comes_back_after_a_crash(jupyter, workbench, spec):
         or "labstack_proxy: vscode stopped taking connections; starting it again" in logs, logs[-2000:]
 
 
+@pytest.mark.layer_image
 def test_the_workbench_in_a_browser_recovers_from_a_crash_with_one_reload(browser, jupyter, workbench, spec):
     """VS Code cannot reconnect to a new server process by itself: the session it held (its reconnection
     token, terminals, extension host) died with the old one, and the workbench says so at once. What
@@ -275,6 +279,7 @@ def test_the_workbench_in_a_browser_recovers_from_a_crash_with_one_reload(browse
     page.context.close()
 
 
+@pytest.mark.layer_image
 def test_an_app_that_keeps_crashing_answers_503_and_does_not_spin(code_server_image):
     from probes import kill_app
 
@@ -293,6 +298,7 @@ def test_an_app_that_keeps_crashing_answers_503_and_does_not_spin(code_server_im
 
 # ---- a server stopped and started again keeps the work; resource limits
 
+@pytest.mark.layer_image
 def test_a_new_container_on_the_same_home_keeps_settings_extensions_workspace_and_layout(code_server_image, engine, tmp_path):
     """What a hub does when a user's server restarts: a new container, the same home volume."""
     import json
@@ -342,6 +348,7 @@ def oom_kills(jupyter) -> int:
     return int(next(line.split()[1] for line in text.splitlines() if line.startswith("oom_kill ")))
 
 
+@pytest.mark.layer_image
 def test_one_gigabyte_and_one_cpu_run_jupyter_and_vscode_and_a_kernels_oom_spares_them(code_server_image):
     from jupyter_container import poll_until
     from probes import execute_in_kernel, start_in_kernel
@@ -366,6 +373,7 @@ def test_one_gigabyte_and_one_cpu_run_jupyter_and_vscode_and_a_kernels_oom_spare
 LOAD_SECONDS = int(os.environ.get("LABSTACK_LOAD_SECONDS", "10"))
 
 
+@pytest.mark.layer_image
 def test_one_server_holds_fifty_clients_and_twenty_websockets(jupyter, workbench):
     from load import run_load
     from probes import start_proxy_app

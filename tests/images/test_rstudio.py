@@ -96,6 +96,7 @@ def test_home_belongs_to_jovyan(jupyter):
     assert_home_belongs_to(jupyter)
 
 
+@pytest.mark.layer_image
 def test_build_without_a_deb_stops_with_a_clear_message(rstudio_image):
     """Where Posit's site is out of reach, building RStudio in needs a local .deb or --without-rstudio."""
     tag = "rstudio-download-probe"
@@ -180,6 +181,7 @@ def test_an_r_notebook_runs_in_the_browser(browser, jupyter, spec):
     page.context.close()
 
 
+@pytest.mark.layer_image
 def test_shiny_comes_back_after_a_crash(jupyter, shiny_page, spec):
     from probes import CRASH_PROBES, recovery_seconds
 
@@ -187,6 +189,7 @@ def test_shiny_comes_back_after_a_crash(jupyter, shiny_page, spec):
     print(f"\nlabstack: {spec}: Shiny back {seconds:.1f} s after SIGKILL")
 
 
+@pytest.mark.layer_image
 def test_rstudio_comes_back_after_a_crash(jupyter, has_rserver, spec):
     from probes import CRASH_PROBES, recovery_seconds
 
@@ -271,10 +274,12 @@ def r_user(rstudio_image, home_volume):
         yield jupyter
 
 
+@pytest.mark.layer_image
 def test_a_profiles_cran_mirror_reaches_every_r(r_user):
     assert r_repos(r_user) == dict.fromkeys(["notebook", "terminal", "cleaned"], OTHER_CRAN)
 
 
+@pytest.mark.layer_image
 def test_the_containers_environment_reaches_a_cleaned_r_and_only_its_user(r_user):
     assert r_user.exec(CLEANED_R + ['cat(Sys.getenv("PROFILE_COURSE"))']) == "stat101 fall"
     owner_mode = r_user.exec(["stat", "-L", "-c", "%u %a", "/etc/R/Renviron.site"]).split()
@@ -283,6 +288,7 @@ def test_the_containers_environment_reaches_a_cleaned_r_and_only_its_user(r_user
     assert r_user.exec(CLEANED_R + ['cat(nchar(Sys.getenv("JUPYTER_TOKEN")))']) == "0"
 
 
+@pytest.mark.layer_image
 def test_the_hubs_token_is_written_into_no_file(r_user):
     """The start hook run as under a hub (JUPYTERHUB_API_TOKEN set): the token lands in no file of the
     container, while a profile's variable still reaches R."""
@@ -312,6 +318,7 @@ def install_hello_from_a_notebook(jupyter: JupyterContainer) -> str:
     return installed
 
 
+@pytest.mark.layer_image
 def test_a_package_installed_from_a_notebook_stays_in_the_home(r_user, rstudio_image, home_volume):
     """Installed into R_LIBS_USER in the home, first on .libPaths(): a new container on the same home
     volume (the next day's server) loads it."""
@@ -322,6 +329,7 @@ def test_a_package_installed_from_a_notebook_stays_in_the_home(r_user, rstudio_i
         assert execute_in_kernel(next_day, "ir", "library(labstackhello); hello()") == f'[1] "{HELLO}"'
 
 
+@pytest.mark.layer_image
 def test_the_user_library_works_under_any_uid(rstudio_image):
     with JupyterContainer(rstudio_image, user="23456:100") as jupyter:
         assert install_hello_from_a_notebook(jupyter) == '[1] "/home/jovyan/R/x86_64-pc-linux-gnu-library/4.5"'
