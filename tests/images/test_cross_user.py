@@ -24,7 +24,7 @@ import requests
 from labstack.containers import remove_stray_containers, session_filter, session_label
 from browser import Visit, type_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
-from realhub import LAYOUTS, api, logged_in, running_hub, server_url, spawn, user_token
+from realhub import LAYOUTS, api, logged_in, running_hub, server_url, spawn_all, user_token
 from services import require
 
 HERE = Path(__file__).parent
@@ -82,11 +82,9 @@ def hub(request, image, engine, tmp_path_factory):
 def users(hub, engine):
     for name in ("alice", "mallory"):
         assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
-        spawn(hub, name)
     servers = [""] + (["open"] if not hub["subdomains"] else [])
-    for server in servers[1:]:
-        spawn(hub, "mallory", server)
-    spawn(hub, "alice", "r", {"image": "rstudio-code-server"})  # Shiny, through the hub
+    spawn_all(hub, [("alice", "", None), *(("mallory", server, None) for server in servers),
+                    ("alice", "r", {"image": "rstudio-code-server"})])  # "r": Shiny, through the hub
     alice = engine.containers.get("labstack-xuser-alice")
     start_in(alice, HERE / "proxy_app.py", 9090)
     for server in servers:

@@ -18,7 +18,7 @@ import requests
 
 from labstack.containers import remove_stray_containers, session_filter, session_label
 from jupyter_container import answers, poll_until
-from realhub import LAYOUTS, api, login, running_hub, server_url, spawn, user_token, websocket_status
+from realhub import LAYOUTS, api, login, running_hub, server_url, spawn_all, user_token, websocket_status
 from services import require
 
 SPAWNER_CONFIG = """
@@ -59,8 +59,7 @@ def hub(request, image, engine, tmp_path_factory):
 def users(hub, engine):
     for name in ("alice", "bob"):
         assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
-    spawn(hub, "alice", options={"image": "code-server"})
-    spawn(hub, "alice", "r", {"image": "rstudio-code-server"})
+    spawn_all(hub, [("alice", "", {"image": "code-server"}), ("alice", "r", {"image": "rstudio-code-server"})])
     marker = f"alice-page-{uuid.uuid4().hex[:8]}"
     container = engine.containers.get("labstack-e2e-alice")
     container.exec_run(["sh", "-c", PAGE_SERVER.format(marker=marker)], user="1000", detach=True)
