@@ -108,10 +108,15 @@ def pytest_generate_tests(metafunc):
     layer = metafunc.module.LAYER
     candidates = list(given_images(metafunc.config)) or default_specs(GRAPH)
     specs = [spec for spec in candidates if layer in layers_of(GRAPH, spec) and not GRAPH.layers[layer].migration]
+    chosen = set()
     if metafunc.definition.get_closest_marker("layer_image") and specs:
         # A mechanism of the layer's own files (streaming, crash loops, limits, load): the images built on
         # the layer run the same files, so it is tested once, on the layer's own image where it was given.
-        specs = [spec for spec in specs if spec == layer] or specs[:1]
+        chosen |= {spec for spec in specs if spec == layer} or {specs[0]}
+    if metafunc.definition.get_closest_marker("widest_image") and specs:
+        # What the layers' apps do together: the image with the most layers holds every one of them.
+        chosen.add(max(specs, key=lambda spec: len(layers_of(GRAPH, spec))))
+    specs = [spec for spec in specs if spec in chosen] if chosen else specs
     metafunc.parametrize("spec", specs, scope="module")
 
 

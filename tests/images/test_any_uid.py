@@ -1,12 +1,16 @@
-"""Every image as any uid a cluster assigns: OpenShift's restricted policy (a random uid in group 0, the
-image's own home), and a pod with `runAsUser` and `fsGroup` (the uid in group 100, an empty home volume
-made group 100 and setgid). Jupyter, a kernel, a terminal and every app of the image work, as that uid."""
+"""labstack's images as any uid a cluster assigns: OpenShift's restricted policy (a random uid in group 0,
+the image's own home), and a pod with `runAsUser` and `fsGroup` (the uid in group 100, an empty home
+volume made group 100 and setgid). Jupyter, a kernel, a terminal and every app of the image work, as that
+uid."""
 import pytest
 
 from jupyter_container import JupyterContainer
 from probes import execute_in_kernel, expected_server_names, process_uids, run_in_terminal
 
-LAYER = "base"  # every image
+LAYER = "base"
+# Jupyter as any uid is base's mechanism, checked on base; every app as any uid where every app is, on the
+# image with the most layers (rstudio+code-server), not again on the images it is made of.
+pytestmark = [pytest.mark.layer_image, pytest.mark.widest_image]
 
 CASES = {
     "uid-12345-group-0-image-home": {"user": "12345:0"},
