@@ -3,7 +3,8 @@ whose spawner is KubeSpawner (its own code for the spawn form, profile options a
 the chart's defaults) and whose kubelet is the local engine (tests/images/podsim.py). This is the
 closest thing to a cluster that runs here.
 
-Every profile and every choice is spawned through the hub's spawn form, as a person does; the pod's
+Every profile and every choice is spawned through the hub's spawn form, as a person does (one person
+per choice, all at once, as a class arriving does); the pod's
 container runs as the manifest says (the chart's `jupyterhub-singleuser` instead of the image's CMD,
 uid 1000, fsGroup 100, no privilege escalation, an empty home volume), and the app the profile lands on
 answers through the hub for its owner and refuses another user; on one domain and on per-user
@@ -25,6 +26,7 @@ from realhub import LAYOUTS, api, login, running_hub, server_url, wait_until_rea
 
 SPECS = app_specs(GRAPH)  # every image with an app besides JupyterLab
 SELECTIONS = profile_selections(GRAPH, SPECS)  # today 8: 3 images, 4 apps to choose, VS Code alone
+PEOPLE = [f"user{index}" for index in range(SELECTIONS)]  # who spawns each selection; bob is refused them all
 
 SPAWNER_CONFIG = """
 import sys
@@ -84,31 +86,45 @@ def hub(request, profiles, engine, tmp_path_factory):
     from labstack import REPO_ROOT
     config = SPAWNER_CONFIG.format(tests=str(REPO_ROOT / "tests" / "images"), profiles=profiles)
     try:
-        with running_hub(engine, tmp_path_factory.mktemp("z2jh"), config, subdomains=request.param == "subdomains") as hub:
-            for name in ("alice", "bob"):
+        with running_hub(engine, tmp_path_factory.mktemp("z2jh"), config, users=(*PEOPLE, "bob"),
+                         subdomains=request.param == "subdomains") as hub:
+            for name in (*PEOPLE, "bob"):
                 assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
-            hub["alice"], hub["bob"] = login(hub, "alice"), login(hub, "bob")
+            hub["sessions"] = {name: login(hub, name) for name in (*PEOPLE, "bob")}
             yield hub
     finally:
         remove_stray_containers(session_filter())
         remove_claims()
 
 
-def spawn_through_the_form(hub, session: requests.Session, form: dict) -> float:
-    """Post the spawn form as a browser does; the seconds until the hub says the server is ready."""
-    started = time.monotonic()
+def post_the_spawn_form(hub, session: requests.Session, form: dict) -> None:
+    """Post the spawn form as a browser does."""
     xsrf = next(c.value for c in session.cookies if c.name == "_xsrf" and c.path.startswith("/hub"))  # not a server's
     response = session.post(f"{hub['public_url']}/hub/spawn", data={**form, "_xsrf": xsrf},
                             timeout=60, allow_redirects=False)
     assert response.status_code == 302, (response.status_code, response.text[:1000], hub["log"].read_text()[-3000:])
-    wait_until_ready(hub, "alice", timeout=300)
-    return time.monotonic() - started
 
 
-def stop(hub):
-    api(hub, "DELETE", "/users/alice/server")
-    poll_until(lambda: not api(hub, "GET", "/users/alice").json()["servers"], 120, 1,
-               lambda: f"alice's server did not stop:\n{hub['log'].read_text()[-2000:]}")
+@pytest.fixture(scope="module")
+def spawned(hub, profiles):
+    """Every selection spawned through the form by a person of its own, all at once: {index: the seconds
+    from its form to the hub saying the server is ready}. Each test stops its own; the rest stop here."""
+    started = time.monotonic()
+    for person, (_, form, _) in zip(PEOPLE, selections(profiles)):
+        post_the_spawn_form(hub, hub["sessions"][person], form)
+    seconds = {}
+    for index, person in enumerate(PEOPLE):
+        wait_until_ready(hub, person, timeout=300)
+        seconds[index] = time.monotonic() - started
+    yield seconds
+    for person in PEOPLE:
+        stop(hub, person)
+
+
+def stop(hub, person):
+    api(hub, "DELETE", f"/users/{person}/server")
+    poll_until(lambda: not api(hub, "GET", f"/users/{person}").json()["servers"], 120, 1,
+               lambda: f"{person}'s server did not stop:\n{hub['log'].read_text()[-2000:]}")
 
 
 def has_rserver(image_ref) -> bool:
@@ -120,25 +136,26 @@ SPAWN_TIMES: dict[str, float] = {}
 
 
 @pytest.mark.parametrize("index", range(SELECTIONS))
-def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, engine, index, record_property):
+def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, spawned, engine, index, record_property):
     from podsim import pod_container_name
 
     chosen = list(selections(profiles))
     assert len(chosen) == SELECTIONS, [name for name, *_ in chosen]
     name, form, override = chosen[index]
-    seconds = spawn_through_the_form(hub, hub["alice"], form)
+    person, session, bob = PEOPLE[index], hub["sessions"][PEOPLE[index]], hub["sessions"]["bob"]
+    seconds = spawned[index]
     SPAWN_TIMES[name] = seconds
     record_property("spawn_to_ready_seconds", round(seconds, 1))
-    print(f"\nlabstack: {name}: spawn request to ready through the hub in {seconds:.1f} s")
+    print(f"\nlabstack: {name}: spawn request to ready through the hub in {seconds:.1f} s ({SELECTIONS} spawned at once)")
     try:
-        container = engine.containers.get(pod_container_name("jupyter-alice"))
+        container = engine.containers.get(pod_container_name(f"jupyter-{person}"))
         config, host = container.attrs["Config"], container.attrs["HostConfig"]
         # the pod as KubeSpawner wrote it, with the chart's defaults
         assert config["Image"] == override["image"]
         assert config["Cmd"][0] == (override.get("cmd") or ["jupyterhub-singleuser"])[0], config["Cmd"]
         assert config["User"] == "1000" and host["GroupAdd"] == ["100"] and host["SecurityOpt"] == ["no-new-privileges"]
         env = dict(entry.split("=", 1) for entry in config["Env"])
-        assert env["JUPYTERHUB_USER"] == "alice" and env["JUPYTERHUB_API_URL"].endswith("/hub/api")
+        assert env["JUPYTERHUB_USER"] == person and env["JUPYTERHUB_API_URL"].endswith("/hub/api")
         home = container.exec_run(["stat", "-c", "%g %A", "/home/jovyan"]).output.decode().split()
         assert home == ["100", "drwxrwsr-x"], home  # the empty volume, as fsGroup leaves it
         assert container.exec_run(["test", "-e", "/home/jovyan/.bashrc"]).exit_code != 0  # not the image's home
@@ -148,21 +165,21 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, engine, i
         landing = override["default_url"]
         if landing == "/rstudio/" and not has_rserver(override["image"]):
             landing = "/lab"  # built without RStudio Server (the fallback the summary line reports)
-        url = f"{server_url(hub, 'alice')}{landing}"
-        response = poll_until(lambda: (r := hub["alice"].get(url, timeout=60)).status_code == 200 and r, 120, 2,
-                              lambda: f"{url} never answered alice:\n{hub['log'].read_text()[-2000:]}")
+        url = f"{server_url(hub, person)}{landing}"
+        response = poll_until(lambda: (r := session.get(url, timeout=60)).status_code == 200 and r, 120, 2,
+                              lambda: f"{url} never answered {person}:\n{hub['log'].read_text()[-2000:]}")
         assert LANDS_ON[landing] in response.text, response.text[:500]
-        if LANDS_ON[landing] == WORKBENCH_MARKER:  # the workbench's websocket, for alice and not for bob
+        if LANDS_ON[landing] == WORKBENCH_MARKER:  # the workbench's websocket, for its owner and not for bob
             socket = f"{url}?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
-            assert websocket_status(socket, cookies=hub["alice"].cookies) == 101
-            assert websocket_status(socket, cookies=hub["bob"].cookies) in (302, 403)
+            assert websocket_status(socket, cookies=session.cookies) == 101
+            assert websocket_status(socket, cookies=bob.cookies) in (302, 403)
             assert websocket_status(socket) in (302, 403)  # nobody at all
-        refused = hub["bob"].get(url, timeout=60)
+        refused = bob.get(url, timeout=60)
         assert refused.status_code == 403 and LANDS_ON[landing] not in refused.text, (refused.status_code, refused.url)
         if override.get("cmd"):  # VS Code alone: no notebook server behind the hub
-            kernels = hub["alice"].get(f"{server_url(hub, 'alice')}/api/kernels", timeout=60)
+            kernels = session.get(f"{server_url(hub, person)}/api/kernels", timeout=60)
             processes = container.exec_run(["ps", "-eo", "args="]).output.decode()
             assert "jupyterhub-singleuser" not in processes and "-m labstack_proxy" in processes, processes
             assert not (kernels.status_code == 200 and kernels.text.startswith("[")), kernels.text[:200]
     finally:
-        stop(hub)
+        stop(hub, person)
