@@ -118,7 +118,7 @@ def wait_until_ready(hub, user, server="", timeout=180):
                lambda: f"{user}'s server {server!r} never got ready:\n{hub['log'].read_text()[-3000:]}")
 
 
-def spawn_all(hub, servers):
+def spawn_all(hub, servers, timeout=180):
     """Ask for every (user, server name, options) at once, as many people arriving do, then wait until
     each is ready: the hub starts them side by side."""
     for user, server, options in servers:
@@ -126,7 +126,7 @@ def spawn_all(hub, servers):
         response = api(hub, "POST", path, json=options or {})
         assert response.status_code in (201, 202), f"{response.status_code} {response.text}:\n{hub['log'].read_text()[-3000:]}"
     for user, server, _ in servers:
-        wait_until_ready(hub, user, server)
+        wait_until_ready(hub, user, server, timeout)
 
 
 def user_token(hub, user, scopes=None):

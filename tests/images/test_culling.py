@@ -27,8 +27,8 @@ import pytest
 from labstack import REPO_ROOT
 from labstack.containers import remove_stray_containers, session_filter, session_label
 from labstack.hub import PERSON_ACTIVITY
-from jupyter_container import copy_into, poll_until
-from realhub import api, logged_in, running_hub, server_url
+from jupyter_container import copy_into
+from realhub import api, logged_in, running_hub, server_url, spawn_all
 from services import Service, require
 
 TIMEOUT, CULL_EVERY, REPORT_EVERY = 40, 5, 5
@@ -87,18 +87,10 @@ def hub(image, engine, tmp_path_factory):
             hub["culler_token"] = culler_token
             for name in USERS:
                 assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
-            for name in USERS:
-                assert api(hub, "POST", f"/users/{name}/server").status_code in (201, 202)
-            for name in USERS:
-                spawn_ready(hub, name)
+            spawn_all(hub, [(name, "", None) for name in USERS], timeout=240)
             yield hub
     finally:
         remove_stray_containers(session_filter())
-
-
-def spawn_ready(hub, name):
-    poll_until(lambda: api(hub, "GET", f"/users/{name}").json()["servers"].get("", {}).get("ready"), 240, 2,
-               lambda: f"{name}'s server never got ready:\n{hub['log'].read_text()[-3000:]}")
 
 
 def running(hub, name) -> bool:
