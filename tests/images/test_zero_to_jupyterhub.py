@@ -108,7 +108,8 @@ def post_the_spawn_form(hub, session: requests.Session, form: dict) -> None:
 @pytest.fixture(scope="module")
 def spawned(hub, profiles):
     """Every selection spawned through the form by a person of its own, all at once: {index: the seconds
-    from its form to the hub saying the server is ready}. Each test stops its own; the rest stop here."""
+    from the forms' posting until its server was seen ready (looked at in order: at most that long)}.
+    Each test stops its own server; whatever is left stops here."""
     started = time.monotonic()
     for person, (_, form, _) in zip(PEOPLE, selections(profiles)):
         post_the_spawn_form(hub, hub["sessions"][person], form)
@@ -132,9 +133,6 @@ def has_rserver(image_ref) -> bool:
     return image_labels(image_ref).get("io.labstack.rstudio-server.version", "none") != "none"
 
 
-SPAWN_TIMES: dict[str, float] = {}
-
-
 @pytest.mark.parametrize("index", range(SELECTIONS))
 def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, spawned, engine, index, record_property):
     from podsim import pod_container_name
@@ -144,7 +142,6 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, spawned, 
     name, form, override = chosen[index]
     person, session, bob = PEOPLE[index], hub["sessions"][PEOPLE[index]], hub["sessions"]["bob"]
     seconds = spawned[index]
-    SPAWN_TIMES[name] = seconds
     record_property("spawn_to_ready_seconds", round(seconds, 1))
     print(f"\nlabstack: {name}: spawn request to ready through the hub in {seconds:.1f} s ({SELECTIONS} spawned at once)")
     try:
