@@ -5,7 +5,10 @@
   /cookies      two Set-Cookie headers and an X-Labstack header
   /redirect     302 to /cookies (an absolute path: the proxy must give it its prefix)
   /upload       POST or PUT: reads the body as it comes and answers its length and sha256
-  /ws/stream/N  a websocket sending N bytes in 64 KiB binary messages (as a terminal printing a lot), then closing
+  /ws/stream/N  a websocket sending N bytes in 64 KiB binary messages (as a terminal printing a lot), then closing;
+                message i is 64 KiB of byte i % 251, so a client can check order and completeness
+  /ws/sink/S    a websocket that reads nothing for S seconds, then reads until a text message "end" and
+                answers "<bytes> <sha256>" of the binary messages it got
   /ws/echo      a websocket sending back each message it gets
   /chat         a page whose button sends a message on /ws/heartbeat and shows the echo
   /ws/heartbeat a websocket that echoes, and pings and sends "heartbeat" every 2 s, as live apps do
@@ -19,8 +22,10 @@ import re
 import struct
 import sys
 import threading
+import time
 
 CHUNK = 1 << 20
+STREAM_MESSAGE = 64 << 10
 ACTIVE = [0]
 UPLOADS = [0]
 LOCK = threading.Lock()
@@ -34,6 +39,11 @@ ws.onclose = (event) => { document.getElementById("said").textContent = "closed 
 ws.onmessage = (event) => { if (event.data !== "heartbeat") document.getElementById("said").textContent = event.data; };
 document.getElementById("send").onclick = () => ws.send("person " + (++sent));
 </script></body></html>"""
+
+
+def stream_message(index, remaining):
+    """Message `index` of /ws/stream/ (the tests' probes compute the same)."""
+    return bytes([index % 251]) * min(STREAM_MESSAGE, remaining)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -121,10 +131,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         if path.startswith("/ws/stream/"):
-            remaining, message = int(path.split("/")[3]), bytes(64 << 10)
+            remaining, index = int(path.split("/")[3]), 0
             while remaining > 0:
-                self.send_frame(2, message[:min(len(message), remaining)])
-                remaining -= min(len(message), remaining)
+                self.send_frame(2, stream_message(index, remaining))
+                remaining, index = remaining - min(STREAM_MESSAGE, remaining), index + 1
+            self.send_frame(8, struct.pack("!H", 1000))
+        elif path.startswith("/ws/sink/"):
+            time.sleep(float(path.split("/")[3]))
+            digest, received = hashlib.sha256(), 0
+            while True:
+                opcode, payload = self.read_frame()
+                if opcode == 2:
+                    digest.update(payload)
+                    received += len(payload)
+                elif opcode == 8 or (opcode == 1 and payload == b"end"):
+                    break
+            self.send_frame(1, f"{received} {digest.hexdigest()}".encode())
             self.send_frame(8, struct.pack("!H", 1000))
         elif path == "/ws/heartbeat":
             def beat():

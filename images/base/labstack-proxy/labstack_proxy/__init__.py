@@ -7,6 +7,8 @@ One module per concern, each with its reason at the top:
 - own_pages: one user's pages never drive another user's server. Security-critical: every proxied
   request is authenticated there (authenticate_own_pages), streamed or not;
 - activity: what the hub's idle culler counts is what a person does, by each app's declared rule;
+- flow: a browser (or an app) that reads slowly never makes Jupyter hold more than a bound for it, on
+  proxied websockets and in Jupyter's terminals;
 - standalone: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets authenticated
   and activity reported as the activity module counts it;
 - upstream: every internal of jupyter-server-proxy, JupyterHub, Tornado and simpervisor used here, and
@@ -29,13 +31,16 @@ __version__ = "0.2.0"
 def replacements() -> list:
     """(class, attribute, labstack's value) for everything install() changes: in jupyter-server-proxy, and
     in JupyterHub's single-user authentication for rule 1 of own_pages."""
+    import jupyter_server_proxy.websocket
     from jupyter_server_proxy.handlers import ProxyHandler, SuperviseAndProxyHandler
+    from jupyter_server_terminals.handlers import TermSocket
+    from terminado.management import TermManagerBase
     from jupyterhub.services.auth import HubAuth, HubOAuth
     from jupyter_server.base.handlers import APIHandler
     from jupyter_server.serverapp import ServerWebApplication
     from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 
-    from . import activity, own_pages, restarts, streaming, uploads
+    from . import activity, flow, own_pages, restarts, streaming, uploads
 
     return [
         (HubOAuth, "_get_token_cookie", own_pages.token_cookie_not_for_websockets),
@@ -51,10 +56,20 @@ def replacements() -> list:
         (SuperviseAndProxyHandler, "ensure_process", restarts.ensure_process_restarting),
         # activity: a person, not traffic (uploads' proxy() records requests through activity too)
         (ProxyHandler, "_record_activity", activity.record_nothing),
-        (ProxyHandler, "on_message", activity.on_message),
+        (ProxyHandler, "on_message", flow.on_message if flow.LIMIT else activity.on_message),
         (APIHandler, "update_api_activity", activity.api_activity_of_a_person),
         (ServerWebApplication, "last_activity", activity.last_activity),
-    ]
+    ] + ([] if not flow.LIMIT else [
+        # flow: websockets and terminals hold at most flow.LIMIT for a side that is slow to read
+        # (flow.on_message counts activity, then passes the message on); LABSTACK_WEBSOCKET_BUFFER_MB=0
+        # leaves upstream's unbounded path, for comparing
+        (ProxyHandler, "write_message", flow.write_message),
+        (ProxyHandler, "proxy_open", flow.proxy_open),
+        (jupyter_server_proxy.websocket, "PingableWSClientConnection",
+         flow.app_connection_class(jupyter_server_proxy.websocket.PingableWSClientConnection)),
+        (TermSocket, "write_message", flow.terminal_write_message),
+        (TermManagerBase, "pty_read", flow.pty_read),
+    ])
 
 
 def install(config=None) -> None:

@@ -119,7 +119,7 @@ def record_request(handler, proxied_path: str) -> None:
 
 
 def on_message(self, message):
-    """ProxyHandler.on_message's replacement: a message from the browser counts by the app's rule."""
+    """A message from the browser counts by the app's rule (flow.on_message, ProxyHandler's, calls it)."""
     if not recorded_lately(self) and ACTIVITY.rule(self).counts_message(message):
         record_person(self)
     return UPSTREAM["on_message"](self, message)

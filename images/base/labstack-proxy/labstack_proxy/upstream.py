@@ -19,6 +19,8 @@ SUPPORTED = {
     "tornado": ("6.6.1",),
     "simpervisor": ("1.0.0",),
     "jupyter-server": ("2.21.1",),
+    "jupyter-server-terminals": ("0.5.4",),
+    "terminado": ("0.18.1",),
 }
 
 # (module, attribute, what it must be): every internal used or replaced. A method is given by its
@@ -37,6 +39,13 @@ INTERNALS = [
     ("jupyter_server_proxy.handlers", "ProxyHandler.on_message", "self, message"),
     ("jupyter_server_proxy.handlers", "ProxyHandler.check_xsrf_cookie", "self"),  # a no-op: why own_pages exists
     ("jupyter_server_proxy.handlers", "UnixResolver", "class"),
+    # ... its websockets (flow): the browser's side, and the connection to the app
+    ("jupyter_server_proxy.handlers", "ProxyHandler.proxy_open", "self, host, port, proxied_path"),
+    ("jupyter_server_proxy.handlers", "ProxyHandler.write_message", "self, message, binary"),
+    ("jupyter_server_proxy.websocket", "PingableWSClientConnection", "class"),
+    ("jupyter_server_proxy.websocket", "pingable_ws_connect", "request, on_message_callback, on_ping_callback, subprotocols, resolver"),
+    ("tornado.websocket", "WebSocketClientConnection._on_message", "self, message"),
+    ("tornado.websocket", "WebSocketClientConnection.write_message", "self, message, binary"),
     # ... and the one that starts apps
     ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.ensure_process", "self"),
     ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.unix_socket", "property"),
@@ -54,6 +63,11 @@ INTERNALS = [
     ("jupyterhub.services.auth", "HubOAuth._get_token_cookie", "self, handler"),
     ("jupyterhub.services.auth", "HubAuth._get_token_url", "self, handler"),
     ("jupyterhub.singleuser.extension", "JupyterHubIdentityProvider.page_config_hook", "self, handler, page_config"),
+    # Jupyter's terminals (flow)
+    ("jupyter_server_terminals.handlers", "TermSocket.write_message", "self, message, binary"),
+    ("jupyter_server_terminals.handlers", "TermSocket._update_activity", "self"),
+    ("terminado.management", "TermManagerBase.pty_read", "self, fd, events"),
+    ("terminado.management", "TermManagerBase.start_reading", "self, ptywclients"),
     # Tornado: its HTTP client's connection (large reads), a request's body limit and streaming
     ("tornado.simple_httpclient", "SimpleAsyncHTTPClient._connection_class", "self"),
     ("tornado.simple_httpclient", "_HTTPConnection._create_connection", "self, stream"),
@@ -69,6 +83,15 @@ INTERNALS = [
 # whose source must still use them.
 USED_IN_SOURCE = [
     ("jupyter_server_proxy.handlers", "SuperviseAndProxyHandler.ensure_process", ('self.state["proc"]', 'self.state["proc_lock"]')),
+    # upstream makes the app's connection with its module's class, and passes the app's messages on
+    # through the callback it gives the connection (flow's AppConnection replaces the class)
+    ("jupyter_server_proxy.websocket", "pingable_ws_connect", ("conn = PingableWSClientConnection(",)),
+    ("jupyter_server_proxy.handlers", "ProxyHandler.proxy_open", ("self.write_message(message, binary=", "pingable_ws_connect(")),
+    ("tornado.websocket", "WebSocketClientConnection._on_message", ("self._on_message_callback(message)",)),
+    # flow.terminal_write_message is upstream's plus what it counts; pty_read is where the pty is read
+    ("jupyter_server_terminals.handlers", "TermSocket.write_message", ("super().write_message(message, binary=binary)", "self._update_activity()")),
+    ("terminado.management", "TermManagerBase.start_reading", ("loop.add_handler(fd, self.pty_read, loop.READ)",)),
+    ("terminado.management", "TermManagerBase.pty_read", ("ptywclients.read_buffer.append(s)", "client.on_pty_read(s)")),
     ("tornado.web", "RequestHandler.clear", ("self._headers = ",)),
     ("tornado.web", "RequestHandler.__init__", ("self._finished = ",)),
     ("tornado.web", "stream_request_body", ("cls._stream_request_body = True",)),
