@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """`make bench`: build times (cold and warm), image sizes, start-to-first-200, start-to-usable in a real
 browser (JupyterLab's launcher clickable, VS Code's editor taking text, Shiny's output rendered),
-migration figures, the proxy (direct against proxied throughput, Jupyter's memory growth), idle memory
+migration figures, the proxy (direct against proxied throughput, Jupyter's memory growth), slow clients
+(flow control against upstream's path: memory growth, throughput, survival under a 1 GB limit), idle memory
 with every app started, load on one server, the time each app takes to come back after SIGKILL, and on
 a second engine (Docker 26, scripts/start-engine26) the graph built cold by bake and by build.py, and
 repo2docker's build of a repository on a labstack image.
 
-BENCH_SECTIONS=proxy (comma-separated: builds, sizes, starts, usable, migration, proxy, memory, load,
+BENCH_SECTIONS=proxy (comma-separated: builds, sizes, starts, usable, migration, proxy, slow, memory, load,
 recovery, beyond) runs only those; the builds section runs whenever a later one needs its images (tagged
 labstack/*:bench). LABSTACK_LOAD_SECONDS shortens the load run (60 s by default).
 
@@ -153,6 +154,103 @@ def proxy_figures(image: str) -> dict:
     return figures
 
 
+def slow_client_figures(image: str, stream_mb: int = 500, stall_seconds: float = 30) -> dict:
+    """Flow control (labstack_proxy/flow.py) against upstream's path (LABSTACK_WEBSOCKET_BUFFER_MB=0), in one
+    run: Jupyter's peak memory growth for a browser with a 4 KB window that reads nothing for
+    stall_seconds (a stream_mb websocket stream through the proxy, and a terminal printing
+    `head -c 300000000 /dev/zero | base64 -w 100`), the stream's completeness once read, websocket throughput
+    against direct for a browser that reads, and, under a 1 GB memory limit with a kernel running, a 2 GB
+    stream and a terminal printing 2 GB to a browser that reads nothing for 60 s: was Jupyter still running,
+    and its kernel alive?"""
+    import hashlib
+    import json as json_
+
+    import requests
+    import websocket
+
+    from probes import jupyter_memory, reset_peak_memory, start_kernel, start_proxy_app, websocket_stream_seconds
+    from test_base_slow_clients import connect, stream_sha256
+
+    def growth(jupyter, before) -> int:
+        return round(jupyter_memory(jupyter)["peak_mb"] - before["rss_mb"])
+
+    def stalled_stream(jupyter, port, size, stall, read=True) -> dict:
+        before = jupyter_memory(jupyter)
+        reset_peak_memory(jupyter, before["pid"])
+        ws = connect(jupyter, f"/proxy/{port}/ws/stream/{size}", timeout=600)
+        time.sleep(stall)
+        figures = {"growth_mb": growth(jupyter, before)}
+        if not read:
+            ws.sock.close()
+            return figures
+        digest, received = hashlib.sha256(), 0
+        try:
+            for _ in range(size // (64 << 10) + 10):
+                opcode, data = ws.recv_data(control_frame=False)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+                digest.update(data)
+                received += len(data)
+        except websocket.WebSocketException as error:
+            figures["error"] = type(error).__name__
+        finally:
+            ws.close()
+        figures["complete"] = received == size and digest.hexdigest() == stream_sha256(size)
+        figures["received_mb"] = received >> 20
+        return figures
+
+    def stalled_terminal(jupyter, command, stall) -> dict:
+        auth = {"Authorization": f"token {jupyter.token}"}
+        name = requests.post(jupyter.url("/api/terminals"), headers=auth, timeout=30).json()["name"]
+        before = jupyter_memory(jupyter)
+        reset_peak_memory(jupyter, before["pid"])
+        ws = connect(jupyter, f"/terminals/websocket/{name}")
+        ws.send(json_.dumps(["stdin", command + "\r"]))
+        time.sleep(stall)
+        figures = {"growth_mb": growth(jupyter, before)}
+        ws.sock.close()
+        requests.delete(jupyter.url(f"/api/terminals/{name}"), headers=auth, timeout=60)
+        return figures
+
+    def alive(jupyter, kernel, pid) -> bool:
+        try:
+            state = requests.get(jupyter.url(f"/api/kernels/{kernel}"), timeout=30,
+                                 headers={"Authorization": f"token {jupyter.token}"})
+        except requests.RequestException:
+            return False
+        return state.status_code == 200 and state.json()["execution_state"] != "dead" and jupyter_memory(jupyter)["pid"] == pid
+
+    figures: dict = {}
+    for path, setting in (("upstream", "0"), ("labstack", "4")):
+        environment = {"LABSTACK_WEBSOCKET_BUFFER_MB": setting}
+        with JupyterContainer(image, environment=environment) as jupyter:
+            port = start_proxy_app(jupyter)
+            headers = [f"Authorization: token {jupyter.token}"]
+            size = 100 << 20
+            direct = min(websocket_stream_seconds(f"ws://127.0.0.1:{port}/ws/stream/{size}", [], size) for _ in range(3))
+            proxied = min(websocket_stream_seconds(f"ws://{jupyter.host}:{jupyter.port}/proxy/{port}/ws/stream/{size}",
+                                                   headers, size) for _ in range(3))
+            figures[path] = {
+                "websocket_ratio": round(direct / proxied, 2), "websocket_mb_s": round(size / proxied / 1e6),
+                "stream": stalled_stream(jupyter, port, stream_mb << 20, stall_seconds),
+                "terminal": stalled_terminal(jupyter, "head -c 300000000 /dev/zero | base64 -w 100", stall_seconds)}
+        survived = {}
+        for case in ("terminal_2gb_60s", "stream_2gb_60s"):  # each in a server of its own, under 1 GB
+            with JupyterContainer(image, environment=environment, run_options={"mem_limit": "1g"}) as jupyter:
+                kernel, pid = start_kernel(jupyter, "python3"), jupyter_memory(jupyter)["pid"]
+                try:
+                    if case.startswith("terminal"):
+                        stalled_terminal(jupyter, "head -c 2000000000 /dev/zero | base64 -w 100", 60)
+                    else:
+                        stalled_stream(jupyter, start_proxy_app(jupyter), 2 << 30, 60, read=False)
+                except Exception:  # noqa: BLE001 - the server killed (its container gone): what this measures
+                    pass
+                survived[case] = jupyter.tracked.status() == "running" and alive(jupyter, kernel, pid)
+        figures[path]["limit_1g"] = survived
+        log(f"labstack: slow clients, {path}: {figures[path]}")
+    return figures
+
+
 def idle_memory_mb(image: str, settle_seconds: float = 20) -> dict:
     """The container's memory with Jupyter and every app of the image started, then left idle: the
     cgroup's usage less its page cache, as `docker stats` counts it; and Jupyter's own resident size."""
@@ -255,7 +353,7 @@ def main() -> int:
                      "machine": f"{os.cpu_count()} cores, {platform.machine()}", "builds": {}, "starts": {},
                      "migration": {}}
     sections = set(os.environ.get("BENCH_SECTIONS",
-                                  "builds,starts,usable,migration,proxy,memory,load,recovery,beyond").split(","))
+                                  "builds,starts,usable,migration,proxy,slow,memory,load,recovery,beyond").split(","))
     if "beyond" in sections:  # first: it needs none of this engine's images, and the others none of its
         results["beyond"] = beyond_figures()
         if sections == {"beyond"}:
@@ -287,6 +385,8 @@ def main() -> int:
         results["largest_folders"] = {name: largest_folders(tag) for name, tag in tags.items()}
     if "proxy" in sections:
         results["proxy"] = proxy_figures(tags["code-server"])
+    if "slow" in sections:
+        results["slow_clients"] = slow_client_figures(tags["code-server"])
     if "memory" in sections:
         results["idle_memory"] = {name: idle_memory_mb(tag) for name, tag in tags.items()}
     if "load" in sections:
@@ -350,6 +450,18 @@ def render(r: dict) -> str:
                   "proxied ÷ direct | Jupyter's peak memory growth (MB) |", "|---|---|---|---|---|"]
         lines += [f"| {what} | {p['direct_mb_s']} | {p['proxied_mb_s']} | {p['ratio']} | {p['memory_growth_mb']} |"
                   for what, p in r["proxy"].items()]
+    if r.get("slow_clients"):
+        lines += ["", "| a browser reading nothing for 30 s (code-server image) | upstream | labstack |", "|---|---|---|"]
+        up, ours = r["slow_clients"]["upstream"], r["slow_clients"]["labstack"]
+        rows = [("Jupyter's peak growth, 500 MB websocket stream (MB)", lambda f: f["stream"]["growth_mb"]),
+                ("... the stream arrived whole once read", lambda f: f["stream"]["complete"]),
+                ("Jupyter's peak growth, terminal printing 400 MB (MB)", lambda f: f["terminal"]["growth_mb"]),
+                ("websocket throughput, reading browser (MB/s)", lambda f: f["websocket_mb_s"]),
+                ("... proxied ÷ direct", lambda f: f["websocket_ratio"]),
+                ("1 GB limit: Jupyter and its kernel alive after a terminal printing 2 GB, 60 s",
+                 lambda f: f["limit_1g"]["terminal_2gb_60s"]),
+                ("1 GB limit: ... after a 2 GB websocket stream, 60 s", lambda f: f["limit_1g"]["stream_2gb_60s"])]
+        lines += [f"| {label} | {value(up)} | {value(ours)} |" for label, value in rows]
     if r.get("idle_memory"):
         lines += ["", "| idle, every app started | container (MB) | Jupyter (MB) | apps |", "|---|---|---|---|"]
         lines += [f"| {name} | {m['container_mb']} | {m['jupyter_mb']} | {', '.join(m['apps']) or '-'} |"
