@@ -58,11 +58,12 @@ def proxy_app(jupyter):
     return start_proxy_app(jupyter)
 
 
-def connect(jupyter, path, timeout=60):
+def connect(jupyter, path, timeout=60, slow=True):
+    """A websocket to path with the token; by default a slow one (a 4 KB receive window)."""
     import websocket  # websocket-client
 
-    return websocket.create_connection(f"ws://{jupyter.host}:{jupyter.port}{path}", timeout=timeout, sockopt=SLOW,
-                                       header=[f"Authorization: token {jupyter.token}"])
+    return websocket.create_connection(f"ws://{jupyter.host}:{jupyter.port}{path}", timeout=timeout,
+                                       sockopt=SLOW if slow else (), header=[f"Authorization: token {jupyter.token}"])
 
 
 def stream_sha256(size: int) -> str:
@@ -125,6 +126,23 @@ def test_an_app_that_does_not_read_holds_back_the_browser_with_jupyter_flat(jupy
     expected = hashlib.sha256(message * (size // len(message))).hexdigest()
     assert answer == f"{size} {expected}", answer
     assert grown <= GROWTH_MB, f"Jupyter's peak memory grew {grown:.0f} MB for an app that does not read"
+
+
+def test_echo_binary_frames_and_close_codes_pass_as_before(jupyter, proxy_app):
+    """What flow control must not change: text and binary messages both ways, in order, and a close code."""
+    import websocket
+
+    ws = connect(jupyter, f"/proxy/{proxy_app}/ws/echo", slow=False)
+    try:
+        messages = ["hello", bytes(range(256)) * 400, "é" * 70000, b"\x00" * (5 << 20)]  # the last past the bound
+        for message in messages:
+            ws.send_binary(message) if isinstance(message, bytes) else ws.send(message)
+        assert [ws.recv() for _ in messages] == messages
+        ws.send_close(4001)
+        opcode, data = ws.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 4001
+    finally:
+        ws.shutdown()
 
 
 @pytest.mark.parametrize("leaving", ["close frame", "dropped connection"])
