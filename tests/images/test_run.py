@@ -11,6 +11,7 @@ import requests
 
 from labstack import REPO_ROOT
 from jupyter_container import free_loopback_port, poll_until
+from labstack.containers import LABEL
 from labstack.engine import remove_image
 from probes import build_py, default_sigint
 
@@ -20,7 +21,9 @@ TAG = "run-test"
 def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image, tmp_path):
     image("code-server")  # built (from cache) as the other tests build it
     port = free_loopback_port()
-    before = {c.name for c in engine.containers.list(all=True)}
+    # build.py run's containers (labelled so): another test run may share this engine
+    runs = lambda: {c.name for c in engine.containers.list(all=True, filters={"label": f"{LABEL}=run"})}  # noqa: E731
+    before = runs()
     # The build's log goes to a file: a pipe nobody reads while the test waits for stdout fills (64 KB:
     # one step that is not cached) and stops build.py before it prints the URLs.
     log = tmp_path / "run.log"
@@ -43,14 +46,14 @@ def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image, tm
                               lambda: "VS Code did not answer")
         assert "vscode-workbench-web-configuration" in response.text
         assert requests.get(f"http://127.0.0.1:{port}/api/contents", timeout=10).status_code == 403
-        started = {c.name for c in engine.containers.list(all=True)} - before
+        started = runs() - before
         assert len(started) == 1
         container = engine.containers.get(started.pop())
         bindings = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, log.read_text()[-2000:]
-        assert {c.name for c in engine.containers.list(all=True)} - before == set()
+        assert runs() - before == set()
     finally:
         if process.poll() is None:
             process.kill()
