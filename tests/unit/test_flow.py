@@ -75,24 +75,24 @@ def test_a_terminal_is_not_read_while_its_browser_holds_too_much(monkeypatch):
             flow.held(browser).wrote(write, len(text))
 
         browser = SimpleNamespace(on_pty_read=on_pty_read, on_pty_died=lambda: None)
-        manager = NamedTermManager(shell_command=["sh", "-c", "seq 1 200000; sleep 30"])
+        manager = NamedTermManager(shell_command=["sh", "-c", "seq 1 100000; sleep 30"])
         name, terminal = manager.new_named_terminal()
         terminal.clients.append(browser)
         try:
-            await asyncio.sleep(0.7)
+            await asyncio.sleep(0.4)
             stalled = sum(map(len, received))
             assert flow.LIMIT < stalled < flow.LIMIT + (64 << 10)  # stopped one read past the limit
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.2)
             assert sum(map(len, received)) == stalled  # and stays stopped
             for _ in range(600):  # the browser takes everything, as it comes, for 30 s at most
                 for write in writes:
                     if not write.done():
                         write.set_result(None)
-                if "200000" in "".join(received[-2:]):
+                if "100000" in "".join(received[-2:]):
                     break
                 await asyncio.sleep(0.05)
             lines = "".join(received).split()
-            assert lines == [str(n) for n in range(1, 200001)]
+            assert lines == [str(n) for n in range(1, 100001)]
             assert sum(map(len, terminal.read_buffer)) <= flow.REPLAY_CHARS
         finally:
             await manager.terminate(name, force=True)

@@ -24,20 +24,27 @@ def test_a_module_beside_needs_no_browser_no_hub_and_no_engine_wide_comparison()
             assert not re.search(pattern, text, re.MULTILINE), f"{module} uses {pattern}: it can't run beside the others"
 
 
-def test_two_lanes_run_together_and_fail_if_either_fails(capfd):
+def test_two_lanes_run_together_and_fail_if_either_fails(capfd, tmp_path):
     import sys
-    import time
 
     from labstack.testplan import run_in_two_lanes
 
-    lines = []
-    started = time.monotonic()
-    # each lane sleeps 0.4 s and prints its session: together they take about 0.4 s, not 0.8
-    lane = [sys.executable, "-c", "import os, sys, time; time.sleep(0.4); print(os.environ['LABSTACK_SMOKE_SESSION']); "
-                                  "sys.exit(int(sys.argv[1]))"]
-    assert run_in_two_lanes(lane + ["0"], lane + ["0"], [], {"PATH": "/usr/bin:/bin"}, lines.append) == 0
-    assert time.monotonic() - started < 0.75
+    # The main lane goes on only once the second has started (5 s at most, else it fails): run one after
+    # the other, they would fail. Each prints its session, then exits with the code it is given.
+    started = tmp_path / "second-started"
+    wait = ("import os, sys, time; path = sys.argv[2]\n"
+            "for _ in range(100):\n    if os.path.exists(path): break\n    time.sleep(0.05)\nelse: sys.exit(3)\n"
+            "print(os.environ['LABSTACK_SMOKE_SESSION']); sys.exit(int(sys.argv[1]))")
+    mark = "import os, pathlib, sys; pathlib.Path(sys.argv[2]).touch(); print(os.environ['LABSTACK_SMOKE_SESSION']); sys.exit(int(sys.argv[1]))"
+    env, lines = {"PATH": "/usr/bin:/bin"}, []
+
+    def lanes(main_code: int, second_code: int) -> int:
+        started.unlink(missing_ok=True)
+        return run_in_two_lanes([sys.executable, "-c", wait, str(main_code), str(started)],
+                                [sys.executable, "-c", mark, str(second_code), str(started)], [], env, lines.append)
+
+    assert lanes(0, 0) == 0
     out = capfd.readouterr().out.split()
     assert len(out) == 2 and out[1] == out[0] + "-beside"  # the second lane's output after the first's
-    assert run_in_two_lanes(lane + ["0"], lane + ["1"], [], {"PATH": "/usr/bin:/bin"}, lines.append) == 1
-    assert run_in_two_lanes(lane + ["2"], lane + ["0"], [], {"PATH": "/usr/bin:/bin"}, lines.append) == 2
+    assert lanes(0, 1) == 1
+    assert lanes(2, 0) == 2
