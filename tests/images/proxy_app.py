@@ -42,7 +42,7 @@ document.getElementById("send").onclick = () => ws.send("person " + (++sent));
 
 
 def stream_message(index, remaining):
-    """Message `index` of /ws/stream/ (the tests' probes compute the same)."""
+    """Message `index` of /ws/stream/ (test_base_slow_clients hashes the same to check what arrived)."""
     return bytes([index % 251]) * min(STREAM_MESSAGE, remaining)
 
 

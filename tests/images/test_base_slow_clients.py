@@ -67,11 +67,13 @@ def connect(jupyter, path, timeout=60, slow=True):
 
 
 def stream_sha256(size: int) -> str:
-    """The sha256 of what the test app's /ws/stream/<size> sends (its stream_message, message by message)."""
+    """The sha256 of what the test app's /ws/stream/<size> sends, message by message as it makes them."""
+    from proxy_app import STREAM_MESSAGE, stream_message
+
     digest, index, remaining = hashlib.sha256(), 0, size
     while remaining > 0:
-        digest.update(bytes([index % 251]) * min(64 << 10, remaining))
-        remaining, index = remaining - min(64 << 10, remaining), index + 1
+        digest.update(stream_message(index, remaining))
+        remaining, index = remaining - min(STREAM_MESSAGE, remaining), index + 1
     return digest.hexdigest()
 
 
