@@ -169,10 +169,10 @@ def slow_client_figures(image: str, stream_mb: int = 500, stall_seconds: float =
     import websocket
 
     from probes import jupyter_memory, reset_peak_memory, start_kernel, start_proxy_app, websocket_stream_seconds
-    from test_base_slow_clients import connect, stream_sha256
+    from test_base_slow_clients import connect, growth_mb, stream_sha256
 
     def growth(jupyter, before) -> int:
-        return round(jupyter_memory(jupyter)["peak_mb"] - before["rss_mb"])
+        return round(growth_mb(jupyter, before))
 
     def stalled_stream(jupyter, port, size, stall, read=True) -> dict:
         before = jupyter_memory(jupyter)
