@@ -128,10 +128,33 @@ def type_in_vscode_terminal(visit: Visit, command: str) -> None:
     except Exception:  # playwright's TimeoutError: no dialog
         pass
     page.wait_for_selector(".terminal-wrapper .xterm", timeout=60_000)
-    page.wait_for_timeout(3000)  # the shell's prompt
     # Keys typed before the terminal has the focus go nowhere: click into it as a person would.
     page.locator(".terminal-wrapper .xterm-screen").first.click()
     page.wait_for_function("document.activeElement && document.activeElement.classList.contains('xterm-helper-textarea')",
                            timeout=30_000)
+    _wait_until_the_shell_takes_input(page)
     page.keyboard.type(command)
     page.keyboard.press("Enter")
+
+
+# VS Code's shell integration marks each finished command in the terminal's gutter.
+FINISHED_COMMAND = (".terminal-wrapper .codicon-terminal-decoration-success, "
+                    ".terminal-wrapper .codicon-terminal-decoration-error")
+
+
+def _wait_until_the_shell_takes_input(page) -> None:
+    """Run `true` until a command is seen to finish, so the command under test is typed once, whole.
+
+    A new terminal's shell is replaced seconds after it starts when an extension (the built-in git's
+    askpass variables) changes the terminal's environment, and keys typed into the first shell are
+    lost: in CI a command arrived without its beginning. VS Code relaunches only a terminal nobody has
+    typed into, so once a command has finished the shell stays."""
+    for _ in range(6):
+        page.keyboard.type("true")
+        page.keyboard.press("Enter")
+        try:
+            page.wait_for_selector(FINISHED_COMMAND, state="attached", timeout=10_000)
+            return
+        except Exception:  # playwright's TimeoutError: the keys went to a shell that was replaced
+            continue
+    raise AssertionError("the VS Code terminal finished no command in six tries of 10 s")

@@ -170,7 +170,7 @@ def test_vscode_in_a_browser_opens_the_workspace_with_the_jupyter_python(browser
     entry = "analysis.py" if layout.name == "linuxserver" else "project"  # the workspace's explorer
     page_visit.page.wait_for_selector(f".explorer-folders-view .monaco-list-row[aria-label^='{entry}']", timeout=30_000)
     page_visit.screenshot(f"vscode-migrated-{layout.name}")
-    type_in_vscode_terminal(page_visit, "command -v python3 jupyter > ~/mig-terminal.txt; pwd >> ~/mig-terminal.txt; "
+    type_in_vscode_terminal(page_visit, "command -v python3 jupyter > ~/mig-terminal.txt 2>&1; pwd >> ~/mig-terminal.txt; "
                             "echo done >> ~/mig-terminal.txt")
 
     def finished():  # the whole command ran: cat's "No such file" while it has not is no answer
