@@ -8,7 +8,6 @@ settings as JSON, for the variants a test builds itself (a test extension, a kep
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -85,46 +84,11 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
     with tempfile.NamedTemporaryFile("w", prefix="labstack-settings-", suffix=".json") as saved:
         saved.write(to_json(settings))
         saved.flush()
-        command = [sys.executable, "-m", "pytest", "--labstack-settings", saved.name]
+        command = [sys.executable, "-m", "pytest", *([str(TESTS)] if everything else files),
+                   "--labstack-settings", saved.name]
         command += [arg for name, ref in images.items() for arg in ("--image", f"{name}={ref}")]
         env = dict(os.environ, **({FALLBACK_NOTE: "; ".join(notes)} if notes else {}))
-        if not everything:
-            return subprocess.call(command + files + list(pytest_args), cwd=REPO_ROOT, env=env)
-        beside = modules_beside()
-        return run_in_two_lanes(command + [str(TESTS), *(f"--ignore={module}" for module in beside)],
-                                command + beside, list(pytest_args), env, log)
-
-
-# A module that says so on a line of its own runs in a second pytest beside the rest, under `test all`: the
-# machine is half idle while browsers, hubs and builds wait. Only modules that need no browser and no
-# hub, and neither make nor compare tags or other runs' containers, may say it: the two runs share one
-# engine, each with its own LABSTACK_SMOKE_SESSION.
-BESIDE = "RUNS_BESIDE_THE_OTHERS = True"
-
-
-def modules_beside() -> list[str]:
-    return [str(path) for path in sorted(TESTS.glob("test_*.py")) if BESIDE in path.read_text().splitlines()]
-
-
-def run_in_two_lanes(main: list[str], beside: list[str], pytest_args: list[str], env: dict, log: Log) -> int:
-    """Both pytest runs at once, each with its own session; the second's output follows the first's
-    (one log stays readable); failed if either failed. Ctrl-C stops both."""
-    session = os.environ.get("LABSTACK_SMOKE_SESSION") or f"test-{os.getpid()}"
-    with tempfile.TemporaryFile("w+") as output:
-        second = subprocess.Popen(beside + pytest_args, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                  env=dict(env, LABSTACK_SMOKE_SESSION=f"{session}-beside"))
-        try:
-            first = subprocess.call(main + pytest_args, cwd=REPO_ROOT, env=dict(env, LABSTACK_SMOKE_SESSION=session))
-        except BaseException:
-            second.send_signal(signal.SIGINT)  # its own clean-up, as Ctrl-C gives it
-            second.wait()
-            raise
-        code = second.wait()
-        output.seek(0)
-        log("build.py: the modules that ran beside the others:")
-        sys.stdout.write(output.read())
-        sys.stdout.flush()
-    return first or code
+        return subprocess.call(command + list(pytest_args), cwd=REPO_ROOT, env=env)
 
 
 def _step_specs(graph: Graph, spec: str) -> list[str]:

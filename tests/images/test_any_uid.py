@@ -11,8 +11,6 @@ LAYER = "base"
 # Jupyter as any uid is base's mechanism, checked on base; every app as any uid where every app is, on the
 # image with the most layers (rstudio+code-server), not again on the images it is made of.
 pytestmark = [pytest.mark.layer_image, pytest.mark.widest_image]
-# No browser, no hub, no tags: it runs beside the other modules under `build.py test all` (testplan.py).
-RUNS_BESIDE_THE_OTHERS = True
 
 CASES = {
     "uid-12345-group-0-image-home": {"user": "12345:0"},

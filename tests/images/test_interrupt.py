@@ -16,10 +16,6 @@ from labstack.containers import LABEL, TrackedContainer
 from jupyter_container import poll_until
 from probes import default_sigint
 
-# No browser, no hub, no tag made or compared but its own: it runs beside the other modules under
-# `build.py test all` (testplan.py).
-RUNS_BESIDE_THE_OTHERS = True
-
 
 def interrupt(cmd, ready, env=None, timeout=180):
     """Start cmd, send SIGINT to its group (as Ctrl-C does) once ready(output) holds; (exit code, output)."""

@@ -7,9 +7,6 @@ import pytest
 
 import upstream_suite
 
-# No browser, no hub, no tags: it runs beside the other modules under `build.py test all` (testplan.py).
-RUNS_BESIDE_THE_OTHERS = True
-
 
 def test_upstream_suite_passes_with_labstack_proxy(image):
     if not upstream_suite.fetched():
