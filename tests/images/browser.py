@@ -149,12 +149,14 @@ def _wait_until_the_shell_takes_input(page) -> None:
     askpass variables) changes the terminal's environment, and keys typed into the first shell are
     lost: in CI a command arrived without its beginning. VS Code relaunches only a terminal nobody has
     typed into, so once a command has finished the shell stays."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     for _ in range(6):
         page.keyboard.type("true")
         page.keyboard.press("Enter")
         try:
             page.wait_for_selector(FINISHED_COMMAND, state="attached", timeout=10_000)
             return
-        except Exception:  # playwright's TimeoutError: the keys went to a shell that was replaced
+        except PlaywrightTimeout:  # the keys went to a shell that was replaced
             continue
     raise AssertionError("the VS Code terminal finished no command in six tries of 10 s")

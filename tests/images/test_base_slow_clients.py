@@ -68,12 +68,13 @@ def connect(jupyter, path, timeout=60, slow=True):
 
 def stream_sha256(size: int) -> str:
     """The sha256 of what the test app's /ws/stream/<size> sends, message by message as it makes them."""
-    from proxy_app import STREAM_MESSAGE, stream_message
+    from proxy_app import stream_message
 
     digest, index, remaining = hashlib.sha256(), 0, size
     while remaining > 0:
-        digest.update(stream_message(index, remaining))
-        remaining, index = remaining - min(STREAM_MESSAGE, remaining), index + 1
+        message = stream_message(index, remaining)
+        digest.update(message)
+        remaining, index = remaining - len(message), index + 1
     return digest.hexdigest()
 
 
