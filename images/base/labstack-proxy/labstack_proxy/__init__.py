@@ -9,6 +9,8 @@ One module per concern, each with its reason at the top:
 - activity: what the hub's idle culler counts is what a person does, by each app's declared rule;
 - flow: a browser (or an app) that reads slowly never makes Jupyter hold more than a bound for it, on
   proxied websockets and in Jupyter's terminals;
+- api_ports: a hub token holding only labstack's custom scope reaches the ports the admin named through
+  /proxy/<port>/ and nothing else; CORS for those ports' listed origins;
 - standalone: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets authenticated
   and activity reported as the activity module counts it;
 - upstream: every internal of jupyter-server-proxy, JupyterHub, Tornado and simpervisor used here, and
@@ -40,12 +42,14 @@ def replacements() -> list:
     from jupyter_server.serverapp import ServerWebApplication
     from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 
-    from . import activity, flow, own_pages, restarts, streaming, uploads
+    from . import activity, api_ports, flow, own_pages, restarts, streaming, uploads
 
     return [
         (HubOAuth, "_get_token_cookie", own_pages.token_cookie_not_for_websockets),
         (HubAuth, "_get_token_url", own_pages.token_in_websocket_url),
         (JupyterHubIdentityProvider, "page_config_hook", own_pages.page_config_appending_token),
+        # api_ports: upstream's answer, and on an allowed port's path a port-scoped token
+        (JupyterHubIdentityProvider, "get_user", api_ports.get_user),
         (ProxyHandler, "_proxy_buffered", streaming.proxy_streaming),
         # Tornado hands the body to data_received as it arrives (what @web.stream_request_body sets)
         (ProxyHandler, "_stream_request_body", True),
@@ -78,7 +82,14 @@ def install(config=None) -> None:
     Jupyter's own websockets authenticated by token only under a hub (own_pages, rule 1). Stops the
     server with one line first if upstream is not what this package was written against."""
     upstream.check()
+    import os
+
+    from . import api_ports
+
+    api_ports.SETTINGS = api_ports.parse_settings(os.environ)  # a wrong setting stops with one line
     if config is not None:
+        # How long a revoked or expired token keeps working here: the hub is asked again after this.
+        config.HubOAuth.cache_max_age = api_ports.SETTINGS.cache_seconds
         # Rule 1: a cookie alone no longer opens Jupyter's terminal and kernel websockets: any page on the
         # hub's domain can send alice's cookie. JupyterLab 4.6 puts the token of its page config in their
         # URL (JupyterHub's identity provider writes it there), which no other user's page can read.

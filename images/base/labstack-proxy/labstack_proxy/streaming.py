@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 
+from .api_ports import allow_origin
 from .own_pages import confine_response
 from .upstream import UPSTREAM
 
@@ -81,7 +82,8 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
     """ProxyHandler._proxy_buffered's replacement: stream, unless the route rewrites responses."""
     if self.rewrite_response:
         await UPSTREAM["_proxy_buffered"](self, host, port, proxied_path, body, client)
-        return confine_response(self)  # written, not yet sent: Tornado sends it when the method returns
+        confine_response(self)  # written, not yet sent: Tornado sends it when the method returns
+        return allow_origin(self)
     from tornado import httpclient, httputil, iostream, web
     from jupyter_server_proxy.handlers import UnixResolver
 
@@ -101,6 +103,7 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
             for name, value in headers:
                 self.add_header(name, value)
             confine_response(self)
+            allow_origin(self)
             state["sent"] = True
 
     def streaming_callback(chunk: bytes):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 
+from .api_ports import answer_preflight
 from .own_pages import authenticate_own_pages
 from .streaming import UNLIMITED, read_in_large_chunks
 from .upstream import UPSTREAM
@@ -85,6 +86,8 @@ async def prepare_streaming_upload(self, *args, **kwargs):
     upstream's prepare runs when Tornado calls the method, after it has read the request to its end, as
     it did before bodies streamed; run here, a refusal or a login redirect would close the browser's
     keep-alive connection (Tornado closes one answered before its request was read)."""
+    if answer_preflight(self):  # a CORS preflight to an API port carries no token: answered here
+        return
     name = self.request.method.lower()
     method = getattr(self, name)
     if (self.rewrite_response or self.request.method not in STREAMED_METHODS

@@ -63,6 +63,14 @@ INTERNALS = [
     ("jupyterhub.services.auth", "HubOAuth._get_token_cookie", "self, handler"),
     ("jupyterhub.services.auth", "HubAuth._get_token_url", "self, handler"),
     ("jupyterhub.singleuser.extension", "JupyterHubIdentityProvider.page_config_hook", "self, handler, page_config"),
+    # ... and its identity provider, the single check of every request's user and scopes (api_ports)
+    ("jupyterhub.singleuser.extension", "JupyterHubIdentityProvider.get_user", "self, handler"),
+    ("jupyterhub.singleuser.extension", "JupyterHubUser", "class"),
+    ("jupyterhub.services.auth", "HubAuth.user_for_token", "self, token, use_cache, session_id, sync"),
+    ("jupyterhub.services.auth", "HubAuth.check_scopes", "self, required_scopes, user"),
+    ("jupyterhub.services.auth", "HubAuth.access_scopes", "traitlet"),
+    ("jupyterhub.services.auth", "HubAuth.cache_max_age", "traitlet"),
+    ("jupyter_server_proxy.handlers", "LocalProxyHandler", "class"),
     # Jupyter's terminals (flow)
     ("jupyter_server_terminals.handlers", "TermSocket.write_message", "self, message, binary"),
     ("jupyter_server_terminals.handlers", "TermSocket._update_activity", "self"),
@@ -92,6 +100,11 @@ USED_IN_SOURCE = [
     ("jupyter_server_terminals.handlers", "TermSocket.write_message", ("super().write_message(message, binary=binary)", "self._update_activity()")),
     ("terminado.management", "TermManagerBase.start_reading", ("loop.add_handler(fd, self.pty_read, loop.READ)",)),
     ("terminado.management", "TermManagerBase.pty_read", ("ptywclients.read_buffer.append(s)", "client.on_pty_read(s)")),
+    # upstream refuses a user without access scopes by making redirects raise 403, as an attribute
+    # of the handler (api_ports removes it when a port-scoped token is allowed)
+    ("jupyterhub.singleuser.extension", "JupyterHubIdentityProvider.get_user",
+     ("handler.redirect = raise_on_redirect", "handler._jupyterhub_user = JupyterHubUser(user)")),
+    ("jupyter_server_proxy.handlers", "setup_handlers", ('r"/proxy/(\\d+)(/.*|)"', "LocalProxyHandler,")),
     ("tornado.web", "RequestHandler.clear", ("self._headers = ",)),
     ("tornado.web", "RequestHandler.__init__", ("self._finished = ",)),
     ("tornado.web", "stream_request_body", ("cls._stream_request_body = True",)),
