@@ -10,6 +10,7 @@
   /ws/sink/S    a websocket that reads nothing for S seconds, then reads until a text message "end" and
                 answers "<bytes> <sha256>" of the binary messages it got
   /ws/echo      a websocket sending back each message it gets
+  /headers      the request's path (with its query) and headers, as JSON: what reached the app
   /chat         a page whose button sends a message on /ws/heartbeat and shows the echo
   /ws/heartbeat a websocket that echoes, and pings and sends "heartbeat" every 2 s, as live apps do
   /connections  how many requests are being answered now (a download or upload the browser dropped must end)
@@ -18,6 +19,7 @@
 import base64
 import hashlib
 import http.server
+import json
 import re
 import struct
 import sys
@@ -96,6 +98,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer(200, str(UPLOADS[0]).encode())
         elif path == "/chat":
             self.answer(200, CHAT_PAGE, [("Content-Type", "text/html; charset=utf-8")])
+        elif path == "/headers":  # what reached the app: its request line and headers
+            seen = {"path": self.path, "headers": {name.lower(): value for name, value in self.headers.items()}}
+            self.answer(200, json.dumps(seen).encode(), [("Content-Type", "application/json")])
         elif path == "/connections":
             self.answer(200, str(ACTIVE[0] - 1).encode())  # not counting this request
         else:

@@ -22,7 +22,6 @@ Access-Control-Allow-Credentials: the hub's cookies never ride along. Jupyter's 
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
