@@ -42,7 +42,8 @@ def hub(tokens):
     async def user_for_token(token, use_cache=True, session_id="", *, sync=True):
         return tokens.get(token)
 
-    hub_auth = SimpleNamespace(access_scopes={"access:servers!server=alice/", "access:servers!user=alice"},
+    # what JupyterHub 5 gives a server (scopes.access_scopes: JUPYTERHUB_OAUTH_ACCESS_SCOPES)
+    hub_auth = SimpleNamespace(access_scopes={"access:servers!server=alice/"},
                                user_for_token=user_for_token,
                                check_scopes=lambda required, user: check_scopes(required, set(user["scopes"])))
     return SimpleNamespace(hub_auth=hub_auth, log=logging.getLogger("test"))
