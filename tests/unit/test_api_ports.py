@@ -49,13 +49,22 @@ def hub(tokens):
     return SimpleNamespace(hub_auth=hub_auth, log=logging.getLogger("test"))
 
 
+def identity(name):
+    """The scopes JupyterHub adds to every token: its owner's name and groups."""
+    return [f"read:users:name!user={name}", f"read:users:groups!user={name}"]
+
+
 TOKENS = {
-    "narrow": {"name": "alice", "scopes": [f"{SCOPE}!server=alice/"]},
-    "narrow-user": {"name": "alice", "scopes": [f"{SCOPE}!user=alice"]},
-    "narrow-bob": {"name": "bob", "scopes": [f"{SCOPE}!server=bob/"]},
-    "shared-to-bob": {"name": "bob", "scopes": [f"{SCOPE}!server=alice/", "access:servers!server=bob/"]},
+    "narrow": {"name": "alice", "scopes": [f"{SCOPE}!server=alice/", *identity("alice")]},
+    "narrow-user": {"name": "alice", "scopes": [f"{SCOPE}!user=alice", *identity("alice")]},
+    "narrow-bob": {"name": "bob", "scopes": [f"{SCOPE}!server=bob/", *identity("bob")]},
+    "shared-to-bob": {"name": "bob", "scopes": [f"{SCOPE}!server=alice/", *identity("bob")]},
+    # bob's ordinary token (JupyterHub's "inherit"): his own access, and alice's share of her port
+    "bob-ordinary": {"name": "bob", "scopes": [f"{SCOPE}!server=alice/", "access:servers!user=bob",
+                                               "tokens!user=bob", *identity("bob")]},
     "unfiltered": {"name": "alice", "scopes": [SCOPE]},  # every server's ports: JupyterHub's own meaning
     "other-custom": {"name": "alice", "scopes": ["custom:other!server=alice/"]},
+    "no-scopes": {"name": "alice", "scopes": []},
 }
 
 
@@ -73,7 +82,7 @@ def bearer(token):
 
 @pytest.mark.parametrize("token, name", [("narrow", "alice"), ("narrow-user", "alice"), ("shared-to-bob", "bob"),
                                          ("unfiltered", "alice"), ("narrow-bob", None), ("other-custom", None),
-                                         ("unknown", None)])
+                                         ("bob-ordinary", None), ("no-scopes", None), ("unknown", None)])
 def test_a_token_with_the_scope_for_this_server_opens_an_allowed_port(token, name):
     user = user_of(handler("/proxy/5000/api/items", bearer(token)))
     assert (user.username if user else None) == name

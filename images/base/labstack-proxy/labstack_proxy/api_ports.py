@@ -106,6 +106,18 @@ def required_scopes(hub_auth) -> set:
             if scope.startswith("access:servers!")}
 
 
+# JupyterHub gives every token its owner's name and groups to read: a port token holds these too.
+IDENTITY_SCOPES = {"read:users:name", "read:users:groups"}
+
+
+def holds_only_the_port_scope(model) -> bool:
+    """Only a token minted for the ports opens them: an ordinary token (JupyterHub's "inherit", all its
+    owner holds) also carries the port scopes of every share its owner was given, and a script holding
+    it would reach alice's ports with bob's whole account."""
+    scopes = model.get("scopes") or []
+    return bool(scopes) and all(scope.partition("!")[0] in IDENTITY_SCOPES | {SETTINGS.scope} for scope in scopes)
+
+
 async def get_user(self, handler):
     """JupyterHubIdentityProvider.get_user's replacement: upstream's answer, and where it refused, a
     narrow token on an allowed port's path."""
@@ -118,7 +130,9 @@ async def get_user(self, handler):
     from jupyterhub.singleuser.extension import JupyterHubUser
 
     model = await self.hub_auth.user_for_token(token, sync=False)  # cached for cache_max_age
-    if not model or not self.hub_auth.check_scopes(required_scopes(self.hub_auth), model):
+    if not model or not holds_only_the_port_scope(model):
+        return None
+    if not self.hub_auth.check_scopes(required_scopes(self.hub_auth), model):
         return None
     if "redirect" in vars(handler):
         del handler.redirect  # upstream's refusal made redirects raise 403: the request is allowed now
