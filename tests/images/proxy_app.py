@@ -82,7 +82,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 ACTIVE[0] -= 1
 
     def route(self):
-        path = re.sub(r"^/proxy/absolute/\d+", "", self.path.split("?")[0])  # /proxy/absolute/ keeps its prefix
+        path = re.sub(r"^(/user/[^/]+)?/proxy/absolute/\d+", "", self.path.split("?")[0])  # /proxy/absolute/ keeps its prefix
         if self.headers.get("Upgrade", "").lower() == "websocket":
             self.websocket(path)
         elif path.startswith("/bytes/"):
