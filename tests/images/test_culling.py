@@ -262,7 +262,13 @@ def observe(hub, people, said, keep_from):
             break
         time.sleep(1)
     seconds = {name: (round(culled_at[name] - last[name], 1) if name in culled_at else None) for name in USERS}
-    queued = culler_queue_seconds(hub["log"].read_text())
+    # the hub logs a stop when it ends: the last one may still be going as its server is seen culled
+    queued = {}
+    for _ in range(30):
+        queued = culler_queue_seconds(hub["log"].read_text())
+        if set(culled_at) <= set(queued):
+            break
+        time.sleep(1)
     report = REPO_ROOT / "reports" / ("culling-upstream.json" if os.environ.get("LABSTACK_CULLING_UPSTREAM") == "1" else "culling.json")
     report.parent.mkdir(exist_ok=True)
     report.write_text(json.dumps({"timeout": TIMEOUT, "cull_every": CULL_EVERY, "person_phase": PERSON_PHASE,
