@@ -69,6 +69,25 @@ def localhost_names_resolve():
         socket.getaddrinfo = original
 
 
+def docker_spawner_config(prefix: str, image: str) -> str:
+    """The DockerSpawner part every hub test shares: each server in a container of its own on the docker
+    bridge, its port published on loopback only, removed when stopped and labelled with this test
+    session (so a failed run's containers are found); generous start timeouts for a loaded machine.
+    A module appends what is its own."""
+    from labstack.containers import session_label
+
+    return f"""
+c.JupyterHub.spawner_class = "docker"
+c.DockerSpawner.image = "{image}"
+c.DockerSpawner.host_ip = "127.0.0.1"  # published on loopback only
+c.DockerSpawner.prefix = "{prefix}"
+c.DockerSpawner.remove = True
+c.DockerSpawner.extra_create_kwargs = {{"labels": {session_label()!r}}}
+c.Spawner.start_timeout = 180
+c.Spawner.http_timeout = 180
+"""
+
+
 @contextmanager
 def running_hub(engine, workdir, spawner_config: str, users=("alice", "bob"), env=None, subdomains=False):
     """Start the hub with the spawner part of its config; yield url (what this process asks, on

@@ -12,9 +12,9 @@ import time
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers, session_filter, session_label
+from labstack.containers import remove_stray_containers, session_filter
 from jupyter_container import copy_into, free_loopback_port, poll_until
-from realhub import api, running_hub, server_url, spawn_all, user_token, websocket_status
+from realhub import docker_spawner_config, api, running_hub, server_url, spawn_all, user_token, websocket_status
 from services import require
 from labstack import REPO_ROOT
 
@@ -23,15 +23,7 @@ CACHE_SECONDS = 5
 API_PORT, OTHER_PORT = 5000, 5001
 
 SPAWNER_CONFIG = """
-c.JupyterHub.spawner_class = "docker"
-c.DockerSpawner.image = "{image}"
-c.DockerSpawner.host_ip = "127.0.0.1"
-c.DockerSpawner.prefix = "labstack-api"
-c.DockerSpawner.remove = True
-c.DockerSpawner.extra_create_kwargs = {{"labels": {labels!r}}}
 c.DockerSpawner.environment = {environment!r}
-c.Spawner.start_timeout = 180
-c.Spawner.http_timeout = 180
 c.JupyterHub.custom_scopes = {{"{scope}": {{"description": "Reach the API ports of a server (labstack)"}}}}
 c.JupyterHub.load_roles = c.JupyterHub.load_roles + [
     {{"name": "user", "scopes": ["self", "shares!user", "read:users:name", "{scope}!user"]}},
@@ -53,8 +45,8 @@ def hub(image, engine, tmp_path_factory, cors_origins):
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     environment = {"LABSTACK_API_PORTS": str(API_PORT), "LABSTACK_TOKEN_CACHE_SECONDS": str(CACHE_SECONDS),
                    "LABSTACK_API_CORS_ORIGINS": f"{API_PORT}={cors_origins['listed']}"}
-    spawner = SPAWNER_CONFIG.format(image=image("code-server"), labels=session_label(), environment=environment,
-                                    scope=SCOPE)
+    spawner = docker_spawner_config("labstack-api", image("code-server")) + SPAWNER_CONFIG.format(
+        environment=environment, scope=SCOPE)
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner) as hub:
             yield hub

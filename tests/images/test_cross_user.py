@@ -21,27 +21,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers, session_filter, session_label
+from labstack.containers import remove_stray_containers, session_filter
 from browser import Visit, type_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
-from realhub import LAYOUTS, api, logged_in, running_hub, server_url, spawn_all, user_token
+from realhub import docker_spawner_config, LAYOUTS, api, logged_in, running_hub, server_url, spawn_all, user_token
 from services import require
 
 HERE = Path(__file__).parent
 SPAWNER_CONFIG = """
-c.JupyterHub.spawner_class = "docker"
 c.JupyterHub.allow_named_servers = True
 # mallory's server "open" is one whose admin turned the sandbox off: what rules 1, 2 and 4 hold alone
 c.DockerSpawner.environment = {{"LABSTACK_SHARED_PAGES_SANDBOX": lambda spawner: "0" if spawner.name == "open" else "1"}}
 c.DockerSpawner.allowed_images = {images}
-c.DockerSpawner.image = "{default_image}"
-c.DockerSpawner.host_ip = "127.0.0.1"
-c.DockerSpawner.prefix = "labstack-xuser"
-c.DockerSpawner.remove = True
-c.DockerSpawner.extra_create_kwargs = {{"labels": {labels!r}}}
 c.Spawner.default_url = "/lab"
-c.Spawner.start_timeout = 180
-c.Spawner.http_timeout = 180
 # User-initiated sharing, as JupyterHub 5 documents it
 c.JupyterHub.load_roles.append({{"name": "user", "scopes": ["self", "shares!user", "read:users:name"]}})
 """
@@ -69,7 +61,7 @@ def hub(request, image, engine, tmp_path_factory):
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
-    spawner = SPAWNER_CONFIG.format(images=repr(images), default_image=images["code-server"], labels=session_label())
+    spawner = docker_spawner_config("labstack-xuser", images["code-server"]) + SPAWNER_CONFIG.format(images=repr(images))
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner, users=("alice", "mallory"),
                          subdomains=request.param == "subdomains") as hub:

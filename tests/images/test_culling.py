@@ -29,10 +29,10 @@ import time
 import pytest
 
 from labstack import REPO_ROOT
-from labstack.containers import remove_stray_containers, session_filter, session_label
+from labstack.containers import remove_stray_containers, session_filter
 from labstack.hub import PERSON_ACTIVITY
 from jupyter_container import copy_into
-from realhub import api, logged_in, running_hub, server_url, spawn_all
+from realhub import docker_spawner_config, api, logged_in, running_hub, server_url, spawn_all
 from services import Service, require
 
 TIMEOUT, CULL_EVERY, REPORT_EVERY = 40, 5, 5
@@ -46,14 +46,6 @@ USERS = ("lab", "vscode", "alone", "shiny", "port", "keep")
 PORT = 8765
 
 SPAWNER_CONFIG = """
-c.JupyterHub.spawner_class = "docker"
-c.DockerSpawner.image = "{image}"
-c.DockerSpawner.host_ip = "127.0.0.1"
-c.DockerSpawner.prefix = "labstack-cull"
-c.DockerSpawner.remove = True
-c.DockerSpawner.extra_create_kwargs = {{"labels": {labels!r}}}
-c.Spawner.start_timeout = 180
-c.Spawner.http_timeout = 180
 # a real hub's 5 minutes, scaled down with the culler's timeout
 c.JupyterHub.last_activity_interval = {report}
 c.Spawner.environment = {{"JUPYTERHUB_ACTIVITY_INTERVAL": "{report}", "LABSTACK_KEEPALIVE_MAX": "{cap}s"}}
@@ -81,8 +73,8 @@ def hub(image, engine, tmp_path_factory):
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     culler_token = secrets.token_hex(16)
-    config = SPAWNER_CONFIG.format(image=image("rstudio+code-server"), labels=session_label(), report=REPORT_EVERY,
-                                   cap=KEEPALIVE_CAP, culler_token=culler_token)
+    config = docker_spawner_config("labstack-cull", image("rstudio+code-server")) + SPAWNER_CONFIG.format(
+        report=REPORT_EVERY, cap=KEEPALIVE_CAP, culler_token=culler_token)
     # LABSTACK_CULLING_UPSTREAM=1, with an image from before labstack_proxy's activity module: how a hub
     # culled before (the closing note's "before"; the tests then fail, as they should)
     config += "" if os.environ.get("LABSTACK_CULLING_UPSTREAM") == "1" else PERSON_ACTIVITY

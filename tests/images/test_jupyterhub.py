@@ -16,23 +16,15 @@ import uuid
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers, session_filter, session_label
+from labstack.containers import remove_stray_containers, session_filter
 from jupyter_container import answers, poll_until
-from realhub import LAYOUTS, api, login, running_hub, server_url, spawn_all, user_token, websocket_status
+from realhub import docker_spawner_config, LAYOUTS, api, login, running_hub, server_url, spawn_all, user_token, websocket_status
 from services import require
 
 SPAWNER_CONFIG = """
 c.JupyterHub.allow_named_servers = True
-c.JupyterHub.spawner_class = "docker"
 c.DockerSpawner.allowed_images = {images}
-c.DockerSpawner.image = "{default_image}"
-c.DockerSpawner.host_ip = "127.0.0.1"  # published on loopback only
-c.DockerSpawner.prefix = "labstack-e2e"
-c.DockerSpawner.remove = True
-c.DockerSpawner.extra_create_kwargs = {{"labels": {labels!r}}}
 c.Spawner.default_url = "/lab"
-c.Spawner.start_timeout = 180
-c.Spawner.http_timeout = 180
 """
 
 # A page served inside alice's container on its own loopback, reachable only through her server.
@@ -47,7 +39,7 @@ def hub(request, image, engine, tmp_path_factory):
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
-    spawner = SPAWNER_CONFIG.format(images=repr(images), default_image=images["code-server"], labels=session_label())
+    spawner = docker_spawner_config("labstack-e2e", images["code-server"]) + SPAWNER_CONFIG.format(images=repr(images))
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner, subdomains=request.param == "subdomains") as hub:
             yield {**hub, "images": images}
