@@ -48,11 +48,12 @@ def cmd_test(args: argparse.Namespace, graph) -> int:
 
 def cmd_run(args: argparse.Namespace, graph) -> int:
     from labstack.builder import build_spec
-    from labstack.run import check_local_engine, serve
+    from labstack.run import check_local_engine, serve, stopped_like_ctrl_c
 
     check_local_engine()  # before building anything
-    built = build_spec(args.spec, build_settings(args, graph), log, graph)
-    return serve(built[-1].tags[0], args.port, log)
+    with stopped_like_ctrl_c():
+        built = build_spec(args.spec, build_settings(args, graph), log, graph)
+        return serve(built[-1].tags[0], args.port, log)
 
 
 def cmd_push(args: argparse.Namespace, graph) -> int:

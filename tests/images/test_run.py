@@ -1,4 +1,5 @@
-"""`make run` / `build.py run NAME`: the image on 127.0.0.1:PORT with a generated token, until Ctrl-C."""
+"""`make run` / `build.py run NAME`: the image on 127.0.0.1:PORT with a generated token, until Ctrl-C,
+SIGTERM or SIGHUP, each of which removes the container and exits 0."""
 import os
 import re
 import signal
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from labstack import REPO_ROOT
@@ -59,6 +61,36 @@ def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image, tm
             process.kill()
         for name in ("base", "code-server"):
             remove_image(f"labstack/{name}:{TAG}")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_run_removes_its_container_on_sigterm_and_sighup(engine, image, tmp_path, stop):
+    """`kill`, a service manager (SIGTERM) and a closed terminal (SIGHUP) stop it as Ctrl-C does."""
+    image("base")
+    port = free_loopback_port()
+    runs = lambda: {c.name for c in engine.containers.list(all=True, filters={"label": f"{LABEL}=run"})}  # noqa: E731
+    before = runs()
+    log = tmp_path / "run.log"
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "build.py"), "run", "base", "--port", str(port),
+                                "--tag", TAG, "--network", "host"], stdout=subprocess.PIPE, stderr=log.open("w"),
+                               text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 600
+        for line in process.stdout:  # bounded: the URLs come after the build and the start
+            lines.append(line)
+            if "JupyterLab:" in line or time.monotonic() > deadline:
+                break
+        assert any("JupyterLab:" in line for line in lines), "".join(lines) + log.read_text()[-2000:]
+        assert len(runs() - before) == 1
+        process.send_signal(stop)
+        assert process.wait(timeout=60) == 0, log.read_text()[-2000:]
+        assert f"({stop.name})" in log.read_text()
+        assert runs() - before == set()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        remove_image(f"labstack/base:{TAG}")
 
 
 def _get(url, token):
