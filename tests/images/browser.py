@@ -137,6 +137,22 @@ def type_in_vscode_terminal(visit: Visit, command: str) -> None:
     page.keyboard.press("Enter")
 
 
+def open_a_port_served_from_vscode(visit: Visit, port: int, text: str):
+    """Serve a page with `text` on `port` from a new VS Code terminal, as a person would
+    (`python3 -m http.server`), and click the "Open in Browser" notification VS Code shows for it:
+    the tab that opens, loaded."""
+    page = visit.page
+    type_in_vscode_terminal(visit, f"mkdir -p /tmp/served-{port} && cd /tmp/served-{port} && echo {text} > index.html "
+                                   f"&& python3 -m http.server {port} --bind 127.0.0.1")
+    button = page.locator(".notifications-toasts .monaco-button", has_text="Open in Browser")
+    button.first.wait_for(state="visible", timeout=60_000)
+    with page.context.expect_page(timeout=30_000) as opened:
+        button.first.click()
+    tab = opened.value
+    tab.wait_for_load_state(timeout=30_000)
+    return tab
+
+
 # VS Code's shell integration marks each finished command in the terminal's gutter.
 FINISHED_COMMAND = (".terminal-wrapper .codicon-terminal-decoration-success, "
                     ".terminal-wrapper .codicon-terminal-decoration-error")

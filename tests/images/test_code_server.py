@@ -221,6 +221,23 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
     page.context.close()
 
 
+def test_a_web_server_started_in_vscode_opens_through_jupyters_proxy(browser, jupyter, workbench, spec):
+    """`python3 -m http.server 5000` in VS Code's terminal: its "Open in Browser" notification opens the
+    page at Jupyter's own /proxy/5000/ (code-server-guard sets VSCODE_PROXY_URI from the server's
+    prefix), and the page loads there, behind Jupyter's authentication."""
+    from browser import login, open_a_port_served_from_vscode, open_vscode, visit
+
+    page_visit = visit(browser, jupyter.base_url)
+    login(page_visit, jupyter)
+    open_vscode(page_visit, jupyter)
+    tab = open_a_port_served_from_vscode(page_visit, 5000, "labstack-port-page")
+    page_visit.screenshot(f"vscode-port-{spec.replace('+', '-')}")
+    assert tab.url == f"{jupyter.base_url}/proxy/5000/", tab.url
+    assert "labstack-port-page" in tab.content()
+    assert_refused(jupyter, "/proxy/5000/")  # the same page without Jupyter's login
+    page_visit.page.context.close()
+
+
 def test_the_launcher_card_opens_a_working_workbench(browser, jupyter, workbench, spec):
     from browser import login, visit
 

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from labstack.containers import remove_stray_containers, session_filter
-from browser import Visit, type_in_vscode_terminal
+from browser import Visit, open_a_port_served_from_vscode, type_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
 from realhub import docker_spawner_config, LAYOUTS, api, logged_in, running_hub, server_url, spawn_all, user_token
 from services import require
@@ -225,7 +225,7 @@ def test_alices_own_pages_still_post_and_open_websockets(hub, users, browser):
     assert result["echoed"] == "alice-echo", result
 
 
-def test_vscode_workbench_and_terminal_work_for_alice(hub, users, browser):
+def test_vscode_workbench_terminal_and_ports_work_for_alice(hub, users, browser):
     context, page = logged_in(browser, hub, "alice")
     page.goto(f"{server_url(hub, 'alice')}/vscode/")
     page.wait_for_selector(".monaco-workbench .part.editor", timeout=120_000)
@@ -234,6 +234,10 @@ def test_vscode_workbench_and_terminal_work_for_alice(hub, users, browser):
     type_in_vscode_terminal(Visit(page, server_url(hub, "alice")), f"echo {marker} > /tmp/{marker}.txt")
     poll_until(lambda: users["alice"].exec_run(["cat", f"/tmp/{marker}.txt"]).exit_code == 0, 30, 1,
                lambda: "the command typed into VS Code's terminal through the hub wrote nothing")
+    # a web server she starts there opens, from VS Code's notification, at her server's /proxy/<port>/
+    tab = open_a_port_served_from_vscode(Visit(page, server_url(hub, "alice")), 5000, marker)
+    assert tab.url == f"{server_url(hub, 'alice')}/proxy/5000/", tab.url
+    assert marker in tab.content()
     context.close()
 
 

@@ -38,3 +38,15 @@ def test_state_folders_from_the_image_unless_given():
     args, _ = guard.guarded(["--socket", "/s", "--extensions-dir", "/mine", "--list-extensions"], env)
     assert args == ["--socket", "/s", "--extensions-dir", "/mine", "--list-extensions",
                     "--user-data-dir", "/config/data", "--config", "/config/cs.yaml"]
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "/proxy/{{port}}/"),
+    ({"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"}, "/user/alice/proxy/{{port}}/"),
+    ({"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", "VSCODE_PROXY_URI": "https://{{port}}.example.org/"},
+     "https://{{port}}.example.org/"),  # the admin's own
+    ({"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", "LABSTACK_VSCODE_ALONE": "1"}, None),  # code-server's own proxy
+])
+def test_ports_open_at_jupyters_proxy(env, expected):
+    _, clean_env = guard.guarded(["--socket", "/s"], env)
+    assert clean_env.get("VSCODE_PROXY_URI") == expected
