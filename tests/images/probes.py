@@ -21,6 +21,34 @@ print(json.dumps(sorted(names)))
 """
 
 
+# Run inside the image as the server's user: of what the server's main modules import from the Jupyter
+# environment, the files whose bytecode is missing or stale (mtime and size against the source), which
+# that user could never write, so its server would compile them at every start.
+UNCOMPILED_SCRIPT = r"""
+import importlib.util, os, sys
+import jupyter_server.serverapp, jupyterlab.labapp, jupyter_server_proxy, jupyterhub.singleuser.extension
+import labstack_proxy, ipykernel.kernelapp
+def fresh(source):
+    try:
+        header, stat = open(importlib.util.cache_from_source(source), "rb").read(16), os.stat(source)
+    except OSError:
+        return False
+    flags = int.from_bytes(header[4:8], "little")
+    return flags != 0 or (int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
+                          and int.from_bytes(header[12:16], "little") == stat.st_size & 0xFFFFFFFF)
+files = {m.__file__ for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").endswith(".py")}
+files = sorted(f for f in files if f.startswith(sys.prefix))
+print(len(files), *[f for f in files if not fresh(f)])
+"""
+
+
+def uncompiled_server_modules(jupyter: JupyterContainer) -> tuple[int, list[str]]:
+    """(how many of the environment's modules the server's main modules import, those without fresh
+    bytecode)."""
+    count, *missing = jupyter.exec(["/opt/jupyter/bin/python", "-c", UNCOMPILED_SCRIPT]).strip().splitlines()[-1].split()
+    return int(count), missing
+
+
 def servers_info_names(jupyter: JupyterContainer) -> list[str]:
     response = jupyter.get("/server-proxy/servers-info")
     assert response.status_code == 200, response.text

@@ -7,7 +7,8 @@ from packaging.version import Version
 
 from labstack.containers import TrackedContainer
 from jupyter_container import JupyterContainer, poll_until
-from probes import all_tags, assert_app_answers, assert_home_belongs_to, build_py, assert_refused, run_in_terminal, expected_server_names, process_uids, servers_info_names
+from probes import (all_tags, assert_app_answers, assert_home_belongs_to, build_py, assert_refused, run_in_terminal,
+                    expected_server_names, process_uids, servers_info_names, uncompiled_server_modules)
 
 
 LAYER = "base"  # these tests run on every image: every one has the base layer
@@ -84,6 +85,12 @@ def test_jupyterhub_singleuser_on_path(jupyter):
     assert jupyter.exec(["sh", "-c", "command -v jupyterhub-singleuser"]).strip() == \
         "/opt/jupyter/bin/jupyterhub-singleuser"
     assert jupyter.exec(["jupyterhub-singleuser", "--version"]).strip().startswith("5.")
+
+
+def test_what_the_server_imports_is_compiled_in_the_image(jupyter):
+    """The server's user cannot write /opt/jupyter: bytecode is made at build time, for what it imports."""
+    count, missing = uncompiled_server_modules(jupyter)
+    assert count > 300 and missing == [], (count, missing[:20])
 
 
 def test_server_runs_as_jovyan(jupyter):

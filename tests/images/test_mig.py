@@ -14,7 +14,7 @@ from jupyter_container import JupyterContainer
 from layers_scan import find_in_image
 from legacy import CODERCOM, EXTENSION_ID, LINUXSERVER, LegacyContainer, build_legacy_image, marker, new_layout
 from probes import (LOOPBACK_HEX, assert_refused, assert_refused_migration, build_py, listening_sockets,
-                    process_uids)
+                    process_uids, uncompiled_server_modules)
 
 LAYOUTS = {"codercom": CODERCOM, "linuxserver": LINUXSERVER}
 
@@ -94,6 +94,12 @@ def test_user_work_survives(legacy, jupyter):
     assert not [line for line in config.splitlines() if line.split(":")[0] in ("password", "hashed-password")], config
     owners = jupyter.exec(["sh", "-c", f"find {' '.join(layout.mounts)} ! -user {layout.uid} | head -n 5"], user="root")
     assert owners.strip() == "", f"files copied from the mounts that the user does not own:\n{owners}"
+
+
+def test_what_the_server_imports_is_compiled_in_the_image(jupyter):
+    """As in base: the container's user cannot write /opt/jupyter, so bytecode is made at build time."""
+    count, missing = uncompiled_server_modules(jupyter)
+    assert count > 300 and missing == [], (count, missing[:20])
 
 
 def test_code_server_uses_the_same_state(legacy, jupyter):

@@ -22,7 +22,7 @@ from labstack.engine import remove_image
 from layers_scan import find_in_image
 from legacy_r import LAYOUTS, SITE_HELLO, USER_HELLO, RContainer, Repository, build_r_image, irkernel_repository
 from probes import (assert_refused, assert_refused_migration, build_py, execute_in_kernel, process_uids,
-                    servers_info_names)
+                    servers_info_names, uncompiled_server_modules)
 
 RSTUDIO_DEB = os.environ.get("LABSTACK_RSTUDIO_DEB") or None
 NO_RSERVER = ("no rserver binary in the rocker fixture: RStudio Server's .deb is out of reach here "
@@ -113,6 +113,12 @@ def test_an_r_notebook_attaches_both_packages_and_reads_the_project(legacy, jupy
 def test_r_is_the_containers_own(legacy, jupyter):
     assert execute_in_kernel(jupyter, "ir", "R.home()") == f'[1] "{legacy.layout.r_home}"'
     assert f'"{legacy.layout.r_home}/bin/R"' in jupyter.exec(["cat", "/opt/jupyter/share/jupyter/kernels/ir/kernel.json"])
+
+
+def test_what_the_server_imports_is_compiled_in_the_image(jupyter):
+    """As in base: the container's user cannot write /opt/jupyter, so bytecode is made at build time."""
+    count, missing = uncompiled_server_modules(jupyter)
+    assert count > 300 and missing == [], (count, missing[:20])
 
 
 def test_the_users_files_are_theirs(legacy, jupyter):

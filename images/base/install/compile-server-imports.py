@@ -1,0 +1,78 @@
+"""Bytecode for what Jupyter imports when it starts, written at build time.
+
+/opt/jupyter is root's and the server runs as jovyan, so a server can never write its own bytecode:
+without this, every start compiles every module it imports (install-jupyter.sh removes pip's bytecode,
+which covered all 4,000 modules of the environment, used or not). Here the image's own server starts
+once, as root, with the image's config, serves JupyterLab's page, and stops: Python writes bytecode for
+exactly what that imported, labstack_proxy included, and a kernel starts once for a first notebook's. Run with the Jupyter environment's python, after
+the runtime files are in place; images/base and images/mig both run it. Only loopback is used.
+"""
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BIN = os.path.dirname(sys.executable)
+SECONDS = 120
+
+
+def main() -> int:
+    token = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="labstack-compile-") as home:
+        env = dict(os.environ, HOME=home, JUPYTER_RUNTIME_DIR=os.path.join(home, "runtime"),
+                   JUPYTER_TOKEN=token)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        log = open(os.path.join(home, "server.log"), "w+")
+        server = subprocess.Popen([os.path.join(BIN, "jupyter"), "lab", "--allow-root", "--no-browser",
+                                   "--ip=127.0.0.1", "--port=0", f"--notebook-dir={home}"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+        try:
+            base = wait_for_url(server, log)
+            for path in ("api/status", "lab", "api/kernelspecs", "api/terminals", "server-proxy/servers-info"):
+                call(base + path, token)
+            kernel = call(base + "api/kernels", token, "POST", b"{}")["id"]
+            deadline = time.monotonic() + SECONDS
+            while call(f"{base}api/kernels/{kernel}", token)["execution_state"] != "idle":
+                if time.monotonic() > deadline:
+                    sys.exit("compile-server-imports: the kernel did not become idle")
+                time.sleep(0.5)
+            call(f"{base}api/kernels/{kernel}", token, "DELETE")
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    return 0
+
+
+def call(url, token, method="GET", body=None):
+    request = urllib.request.Request(url, data=body, method=method, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read()
+    return json.loads(text) if response.headers.get_content_type() == "application/json" and text else None
+
+
+def wait_for_url(server, log) -> str:
+    """The server's base URL, from its log, once it answers; bounded in time."""
+    deadline = time.monotonic() + SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            sys.exit(f"compile-server-imports: the server exited {server.returncode}:\n{log.read()[-3000:]}")
+        log.seek(0)
+        for line in log.read().splitlines():
+            if "http://127.0.0.1:" in line and "/lab" in line:
+                url = line[line.index("http://127.0.0.1:"):].split()[0]
+                return url.split("lab", 1)[0]
+        time.sleep(0.2)
+    sys.exit(f"compile-server-imports: the server did not start within {SECONDS}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
