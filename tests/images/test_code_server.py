@@ -221,6 +221,7 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
     page.context.close()
 
 
+@pytest.mark.layer_image  # code-server-guard's setting: the same file in every image with the layer
 def test_a_web_server_started_in_vscode_opens_through_jupyters_proxy(browser, jupyter, workbench, spec):
     """`python3 -m http.server 5000` in VS Code's terminal: its "Open in Browser" notification opens the
     page at Jupyter's own /proxy/5000/ (code-server-guard sets VSCODE_PROXY_URI from the server's
