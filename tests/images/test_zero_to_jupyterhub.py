@@ -162,6 +162,11 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, spawned, 
         landing = override["default_url"]
         if landing == "/rstudio/" and not has_rserver(override["image"]):
             landing = "/lab"  # built without RStudio Server (the fallback the summary line reports)
+        app = next((app for app in _APPS if app.default_url == landing and app.process), None)
+        if app is not None and not override.get("cmd"):
+            # the app it lands on started with the server, before any request asked for it (labstack_proxy.landing)
+            poll_until(lambda: container.exec_run(["pgrep", "-f", app.process]).exit_code == 0, 60, 1,
+                       lambda: f"{app.name} did not start with {person}'s server, which lands on {landing}")
         url = f"{server_url(hub, person)}{landing}"
         response = poll_until(lambda: (r := session.get(url, timeout=60)).status_code == 200 and r, 120, 2,
                               lambda: f"{url} never answered {person}:\n{hub['log'].read_text()[-2000:]}")

@@ -11,6 +11,8 @@ One module per concern, each with its reason at the top:
   proxied websockets and in Jupyter's terminals;
 - api_ports: a hub token holding only labstack's custom scope reaches the ports the admin named through
   /proxy/<port>/ and nothing else; CORS for those ports' listed origins;
+- landing: the app a profile lands on (its default_url) starts with the server, not on its first
+  request (a server extension install() enables);
 - standalone: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets authenticated
   and activity reported as the activity module counts it;
 - upstream: every internal of jupyter-server-proxy, JupyterHub, Tornado and simpervisor used here, and
@@ -28,6 +30,10 @@ from __future__ import annotations
 from . import upstream
 
 __version__ = "0.2.0"
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "labstack_proxy.landing"}]
 
 
 def replacements() -> list:
@@ -94,6 +100,8 @@ def install(config=None) -> None:
         # hub's domain can send alice's cookie. JupyterLab 4.6 puts the token of its page config in their
         # URL (JupyterHub's identity provider writes it there), which no other user's page can read.
         config.HubOAuth.allow_websocket_cookie_auth = False
+        # landing: the app the server's default URL opens starts with the server
+        config.ServerApp.jpserver_extensions.update({"labstack_proxy": True})
     if upstream.UPSTREAM:
         return  # installed already
     from .activity import ACTIVITY, load_rules
