@@ -34,13 +34,11 @@ def main() -> int:
             base = wait_for_url(server, log)
             for path in ("api/status", "lab", "api/kernelspecs", "api/terminals", "server-proxy/servers-info"):
                 call(base + path, token)
-            kernel = call(base + "api/kernels", token, "POST", b"{}")["id"]
-            deadline = time.monotonic() + SECONDS
-            while call(f"{base}api/kernels/{kernel}", token)["execution_state"] != "idle":
-                if time.monotonic() > deadline:
-                    sys.exit("compile-server-imports: the kernel did not become idle")
-                time.sleep(0.5)
-            call(f"{base}api/kernels/{kernel}", token, "DELETE")
+            # a first notebook's kernel: ipykernel and IPython as the kernel process imports them
+            subprocess.run([sys.executable, "-c", "from ipykernel.kernelapp import IPKernelApp; "
+                            "app = IPKernelApp.instance(); app.initialize(['--IPKernelApp.connection_file=' + "
+                            f"{os.path.join(home, 'kernel.json')!r}]); app.close()"],
+                           env=env, cwd=home, check=True, timeout=SECONDS, stdout=log, stderr=subprocess.STDOUT)
         finally:
             server.terminate()
             try:
