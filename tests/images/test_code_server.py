@@ -62,6 +62,57 @@ def test_vscode_without_token_never_serves_the_workbench(jupyter, workbench):
     assert_refused(jupyter, "/vscode/")
 
 
+VSCODE_ROOT = "/opt/code-server/lib/node_modules/code-server/lib/vscode"
+# Headers that differ by encoding; every other header of a precompressed answer is VS Code's own.
+ENCODING_HEADERS = {"content-encoding", "content-length", "etag", "last-modified", "accept-ranges",
+                    "transfer-encoding", "date", "set-cookie", "connection", "keep-alive"}
+
+
+def test_vscode_static_files_are_compressed_once_at_build_time(jupyter, workbench):
+    """The workbench's JavaScript and one file of each precompressed kind: in br and in gzip, the bytes
+    sent are the .br/.gz written at build time (not compressed per request), they decompress to the very
+    file VS Code sends uncompressed, and the other headers are the ones VS Code sends."""
+    import gzip
+    import hashlib
+    import re
+
+    static = re.search(r"[a-z]+-[0-9a-f]{40}/static/", workbench.text).group(0)
+    listing = jupyter.exec(["sh", "-c", f"cd {VSCODE_ROOT} && find out extensions -name '*.br' | sort"]).split()
+    assert "out/vs/code/browser/workbench/workbench.js.br" in listing
+    first_of_each_kind = {}
+    for compressed in listing:
+        first_of_each_kind.setdefault(compressed[:-3].rsplit(".", 1)[-1], compressed[:-3])
+    files = sorted({"out/vs/code/browser/workbench/workbench.js", *first_of_each_kind.values()})
+    assert {"js", "css", "html", "json"} <= set(first_of_each_kind), first_of_each_kind
+    sums = dict(reversed(line.split()) for line in jupyter.exec(
+        ["sh", "-c", f"cd {VSCODE_ROOT} && sha256sum " + " ".join(f"{f} {f}.br {f}.gz" for f in files)]).splitlines())
+    for path in files:
+        plain = jupyter.get(f"/vscode/{static}{path}", headers={"Accept-Encoding": "identity"})
+        assert plain.status_code == 200 and "content-encoding" not in plain.headers, path
+        assert hashlib.sha256(plain.content).hexdigest() == sums[path], path
+        for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
+            sent = jupyter.get(f"/vscode/{static}{path}", headers={"Accept-Encoding": encoding}, stream=True)
+            raw = sent.raw.read(decode_content=False)
+            assert sent.status_code == 200 and sent.headers["Content-Encoding"] == encoding, (path, encoding)
+            assert "Accept-Encoding" in sent.headers["Vary"]
+            assert hashlib.sha256(raw).hexdigest() == sums[path + suffix], (path, encoding)
+            assert {k.lower(): v for k, v in sent.headers.items() if k.lower() not in ENCODING_HEADERS} == \
+                {k.lower(): v for k, v in plain.headers.items() if k.lower() not in ENCODING_HEADERS}, path
+            again = jupyter.get(f"/vscode/{static}{path}",
+                                headers={"Accept-Encoding": encoding, "If-None-Match": sent.headers["ETag"]})
+            assert again.status_code == 304, (path, encoding)
+        assert gzip.decompress(jupyter.get(f"/vscode/{static}{path}", headers={"Accept-Encoding": "gzip"},
+                                           stream=True).raw.read(decode_content=False)) == plain.content
+    # and each .br holds the file itself (Python here has no brotli; the image's Node decompresses it)
+    unpacked = jupyter.exec(["/opt/node/bin/node", "-e",
+                             "const z=require('zlib'),f=require('fs'),c=require('crypto');"
+                             "for (const p of process.argv.slice(1)) console.log(c.createHash('sha256')"
+                             ".update(z.brotliDecompressSync(f.readFileSync(p+'.br'))).digest('hex'), p)",
+                             *(f"{VSCODE_ROOT}/{f}" for f in files)])
+    assert {line.split()[1][len(VSCODE_ROOT) + 1:]: line.split()[0] for line in unpacked.splitlines()} == \
+        {f: sums[f] for f in files}
+
+
 def test_code_server_runs_as_jovyan_on_a_unix_socket(jupyter, workbench):
     assert process_uids(jupyter, "/opt/code-server/") == {1000}
     sockets = listening_sockets(jupyter)
@@ -237,6 +288,19 @@ def test_a_web_server_started_in_vscode_opens_through_jupyters_proxy(browser, ju
     assert "labstack-port-page" in tab.content()
     assert_refused(jupyter, "/proxy/5000/")  # the same page without Jupyter's login
     page_visit.page.context.close()
+
+
+@pytest.mark.layer_image
+def test_first_use_of_vscode_from_docker_run_in_phases(browser, code_server_image, record_property):
+    """`make bench`'s first-use measurement, once and reduced: a profile landing on VS Code, from `docker
+    run` to the editor taking typed text in chromium. The phases come in order; their time is the bench's."""
+    from first_use import from_docker_run
+
+    phases = from_docker_run(browser, code_server_image, "vscode")
+    record_property("first_use_vscode", phases)
+    order = ("container started", "Jupyter answering", "first byte", "usable")
+    assert [phases[p] for p in order] == sorted(phases[p] for p in order), phases
+    assert phases["Jupyter answering"] <= phases["app answering"] <= phases["usable"], phases
 
 
 def test_the_launcher_card_opens_a_working_workbench(browser, jupyter, workbench, spec):
