@@ -127,9 +127,10 @@ def type_in_vscode_terminal(visit: Visit, command: str) -> None:
         trust.first.click()
     except Exception:  # playwright's TimeoutError: no dialog
         pass
-    page.wait_for_selector(".terminal-wrapper .xterm", timeout=60_000)
+    # The new terminal is the visible one: one an earlier visit opened may be restored beside it, hidden.
+    page.wait_for_selector(".terminal-wrapper .xterm:visible", timeout=60_000)
     # Keys typed before the terminal has the focus go nowhere: click into it as a person would.
-    page.locator(".terminal-wrapper .xterm-screen").first.click()
+    page.locator(".terminal-wrapper .xterm-screen:visible").first.click()
     page.wait_for_function("document.activeElement && document.activeElement.classList.contains('xterm-helper-textarea')",
                            timeout=30_000)
     _wait_until_the_shell_takes_input(page)
