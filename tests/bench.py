@@ -7,9 +7,11 @@ with every app started, load on one server, the time each app takes to come back
 a second engine (Docker 26, scripts/start-engine26) the graph built cold by bake and by build.py, and
 repo2docker's build of a repository on a labstack image.
 
-BENCH_SECTIONS=proxy (comma-separated: builds, sizes, starts, usable, migration, proxy, slow, memory, load,
-recovery, beyond) runs only those; the builds section runs whenever a later one needs its images (tagged
+BENCH_SECTIONS=proxy (comma-separated: builds, sizes, starts, usable, firstuse, migration, proxy, slow, memory,
+load, recovery, beyond) runs only those; the builds section runs whenever a later one needs its images (tagged
 labstack/*:bench). LABSTACK_LOAD_SECONDS shortens the load run (60 s by default).
+BENCH_BASELINE=base=labstack/base:0.1.0-abc,code-server=...,rstudio=... names earlier images that the
+firstuse and load sections measure too, in the same run, for the ratios.
 
 Writes reports/bench.md and reports/bench.json. Speed and size targets live here, never in tests.
 Cold builds use --no-cache (the bootstrapped base image is timed separately); warm builds repeat the
@@ -22,6 +24,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +40,7 @@ from labstack.engine import remove_image  # noqa: E402
 from labstack.migrate import migrate  # noqa: E402
 from labstack.naming import Naming, source_version  # noqa: E402
 from jupyter_container import JupyterContainer  # noqa: E402
+from first_use import PHASES  # noqa: E402
 from legacy import CODERCOM, LINUXSERVER, LegacyContainer, build_legacy_image, new_layout  # noqa: E402
 
 REPORTS = REPO_ROOT / "reports"
@@ -278,6 +282,69 @@ def load_figures(image: str, seconds: float) -> dict:
     return figures
 
 
+FIRST_USE_CASES = (("base", "lab"), ("code-server", "vscode"), ("rstudio", "shiny"), ("code-server", "vscode alone"))
+# The hub runs VS Code alone with this command instead of Jupyter (the code-server layer's image.toml).
+STANDALONE_CMD = ["labstack-vscode-standalone"]
+
+
+def baseline_tags() -> dict:
+    named = os.environ.get("BENCH_BASELINE", "")
+    return dict(item.split("=", 1) for item in named.split(",") if "=" in item)
+
+
+def measured(measure, *args) -> dict:
+    """One case's phases, or the first line of why it failed: one case does not lose the others."""
+    try:
+        return measure(*args)
+    except Exception as error:  # Playwright's timeouts, an assertion on missing phases
+        return {"failed": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+
+
+def first_use_figures(tags: dict, baseline: dict) -> dict:
+    """tests/images/first_use.py's phases for each case, today's images and the baseline's, from `docker
+    run` and from the hub's spawn request through a real hub (one hub, a user per image and case)."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import launch_browser
+    from first_use import ROUTES, from_docker_run, through_hub
+    from labstack.engine import client
+    from realhub import docker_spawner_config, running_hub
+
+    engine = client()
+    runs = {"today": tags, **({"baseline": baseline} if baseline else {})}
+    profiles = {f"{which}{what.replace(' ', '')}".replace("-", ""): {
+        "image": images[image], "what": what, "which": which,
+        **({"cmd": STANDALONE_CMD} if what.endswith("alone") else {"default_url": ROUTES[what]})}
+        for which, images in runs.items() for image, what in FIRST_USE_CASES if image in images}
+    spawner = docker_spawner_config("labstack-firstuse", tags["base"]) + f"""
+PROFILES = {{user: {{k: v for k, v in p.items() if k in ("image", "cmd", "default_url")}} for user, p in {profiles!r}.items()}}
+def pre_spawn_hook(spawner):
+    profile = PROFILES[spawner.user.name]
+    spawner.image = profile["image"]
+    if "cmd" in profile:
+        spawner.cmd = profile["cmd"]
+    else:
+        spawner.default_url = profile["default_url"]
+c.Spawner.pre_spawn_hook = pre_spawn_hook
+"""
+    figures: dict = {"docker run": {}, "hub": {}}
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as workdir:
+        chromium = launch_browser(playwright)
+        for user, p in profiles.items():
+            case = f"{p['which']} {p['what']}"
+            if not p["what"].endswith("alone"):  # alone needs the hub's OAuth
+                figures["docker run"][case] = measured(from_docker_run, chromium, p["image"], p["what"])
+                log(f"labstack: first use from docker run, {case}: {figures['docker run'][case]}")
+        with running_hub(engine, Path(workdir), spawner, users=tuple(profiles)) as hub:
+            for user, p in profiles.items():
+                case = f"{p['which']} {p['what']}"
+                figures["hub"][case] = measured(through_hub, chromium, hub, engine, user, p["what"],
+                                                f"labstack-firstuse-{user}")
+                log(f"labstack: first use through the hub, {case}: {figures['hub'][case]}")
+        chromium.close()
+    return figures
+
+
 def recovery_figures(tags: dict) -> dict:
     """Seconds from SIGKILL of each app to its route answering again, in every image that has it."""
     from probes import CRASH_PROBES, expected_server_names, recovery_seconds
@@ -353,7 +420,7 @@ def main() -> int:
                      "machine": f"{os.cpu_count()} cores, {platform.machine()}", "builds": {}, "starts": {},
                      "migration": {}}
     sections = set(os.environ.get("BENCH_SECTIONS",
-                                  "builds,starts,usable,migration,proxy,slow,memory,load,recovery,beyond").split(","))
+                                  "builds,starts,usable,firstuse,migration,proxy,slow,memory,load,recovery,beyond").split(","))
     if "beyond" in sections:  # first: it needs none of this engine's images, and the others none of its
         results["beyond"] = beyond_figures()
         if sections == {"beyond"}:
@@ -389,8 +456,13 @@ def main() -> int:
         results["slow_clients"] = slow_client_figures(tags["code-server"])
     if "memory" in sections:
         results["idle_memory"] = {name: idle_memory_mb(tag) for name, tag in tags.items()}
+    if "firstuse" in sections:
+        results["first_use"] = first_use_figures(tags, baseline_tags())
     if "load" in sections:
-        results["load"] = load_figures(tags["code-server"], float(os.environ.get("LABSTACK_LOAD_SECONDS", "60")))
+        seconds = float(os.environ.get("LABSTACK_LOAD_SECONDS", "60"))
+        results["load"] = load_figures(tags["code-server"], seconds)
+        if "code-server" in baseline_tags():
+            results["load_baseline"] = load_figures(baseline_tags()["code-server"], seconds)
     if "recovery" in sections:
         results["recovery"] = recovery_figures(tags)
     for image, path in (("base", "/lab"), ("code-server", "/vscode/"), ("rstudio", "/shiny/")):
@@ -473,6 +545,21 @@ def render(r: dict) -> str:
                   f"{f['requests_per_second']}/s, p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms, errors {f['errors']}; "
                   f"{f['websocket_echoes']} echoes, p99 {f['websocket_p99_ms']} ms; Jupyter's CPU {f['jupyter_cpu_percent']}%; "
                   f"the {f['bundle_loads']} cold loads of VS Code's bundles before it: p99 {f['bundle_p99_ms']} ms."]
+    if r.get("load_baseline"):
+        f, b = r["load"], r["load_baseline"]
+        lines += ["", f"The baseline's image under the same load: p99 {b['p99_ms']} ms; its cold loads of VS Code's bundles: "
+                  f"p99 {b['bundle_p99_ms']} ms (today ÷ baseline {round(f['bundle_p99_ms'] / b['bundle_p99_ms'], 2)})."]
+    for where, cases in r.get("first_use", {}).items():
+        lines += ["", f"| first use from {where} (s since {'docker run' if where == 'docker run' else 'the spawn request'}) | "
+                  + " | ".join(PHASES) + " | usable ÷ baseline's |", "|---" * (len(PHASES) + 2) + "|"]
+        for case, phases in cases.items():
+            which, what = case.split(" ", 1)
+            if "failed" in phases:
+                lines.append(f"| {case} | failed: {phases['failed']} |")
+                continue
+            before = cases.get(f"baseline {what}", {}).get("usable")  # None where the baseline failed
+            ratio = round(phases["usable"] / before, 2) if before and which == "today" else ""
+            lines.append(f"| {case} | " + " | ".join(str(phases[p]) for p in PHASES) + f" | {ratio} |")
     if r.get("recovery"):
         lines += ["", "| app killed (SIGKILL) | back after (s) |", "|---|---|"]
         lines += [f"| {what} | {seconds} |" for what, seconds in r["recovery"].items()]
