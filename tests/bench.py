@@ -293,11 +293,17 @@ def baseline_tags() -> dict:
 
 
 def measured(measure, *args) -> dict:
-    """One case's phases, or the first line of why it failed: one case does not lose the others."""
+    """One case's phases in the run with the median time to usable of BENCH_STARTS runs (a 2-core machine
+    varies by seconds from run to run), with every run's; or the first line of why one failed: one
+    case does not lose the others."""
+    runs = []
     try:
-        return measure(*args)
+        for _ in range(STARTS):
+            runs.append(measure(*args))
     except Exception as error:  # Playwright's timeouts, an assertion on missing phases
         return {"failed": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+    median = sorted(runs, key=lambda phases: phases["usable"])[len(runs) // 2]
+    return {**median, "usable runs": [phases["usable"] for phases in runs]}
 
 
 def first_use_figures(tags: dict, baseline: dict) -> dict:
@@ -306,7 +312,7 @@ def first_use_figures(tags: dict, baseline: dict) -> dict:
     from playwright.sync_api import sync_playwright
 
     from browser import launch_browser
-    from first_use import ROUTES, from_docker_run, through_hub
+    from first_use import HUB_LANDS_ON_HOME, ROUTES, from_docker_run, through_hub
     from labstack.engine import client
     from realhub import docker_spawner_config, running_hub
 
@@ -316,7 +322,7 @@ def first_use_figures(tags: dict, baseline: dict) -> dict:
         "image": images[image], "what": what, "which": which,
         **({"cmd": STANDALONE_CMD} if what.endswith("alone") else {"default_url": ROUTES[what]})}
         for which, images in runs.items() for image, what in FIRST_USE_CASES if image in images}
-    spawner = docker_spawner_config("labstack-firstuse", tags["base"]) + f"""
+    spawner = docker_spawner_config("labstack-firstuse", tags["base"]) + HUB_LANDS_ON_HOME + f"""
 PROFILES = {{user: {{k: v for k, v in p.items() if k in ("image", "cmd", "default_url")}} for user, p in {profiles!r}.items()}}
 def pre_spawn_hook(spawner):
     profile = PROFILES[spawner.user.name]
@@ -333,7 +339,10 @@ c.Spawner.pre_spawn_hook = pre_spawn_hook
         for user, p in profiles.items():
             case = f"{p['which']} {p['what']}"
             if not p["what"].endswith("alone"):  # alone needs the hub's OAuth
-                figures["docker run"][case] = measured(from_docker_run, chromium, p["image"], p["what"])
+                # Images from before the landing app read no JUPYTERHUB_DEFAULT_URL; main's, given it outside a
+                # hub, never rendered VS Code's workbench here while a second client asked for /vscode/ too.
+                figures["docker run"][case] = measured(from_docker_run, chromium, p["image"], p["what"], 180,
+                                                       p["which"] == "today")
                 log(f"labstack: first use from docker run, {case}: {figures['docker run'][case]}")
         with running_hub(engine, Path(workdir), spawner, users=tuple(profiles)) as hub:
             for user, p in profiles.items():
@@ -560,6 +569,7 @@ def render(r: dict) -> str:
             before = cases.get(f"baseline {what}", {}).get("usable")  # None where the baseline failed
             ratio = round(phases["usable"] / before, 2) if before and which == "today" else ""
             lines.append(f"| {case} | " + " | ".join(str(phases[p]) for p in PHASES) + f" | {ratio} |")
+        lines.append(f"(each row: of {STARTS} runs, the one with the median time to usable)")
     if r.get("recovery"):
         lines += ["", "| app killed (SIGKILL) | back after (s) |", "|---|---|"]
         lines += [f"| {what} | {seconds} |" for what, seconds in r["recovery"].items()]

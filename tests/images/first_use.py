@@ -17,6 +17,8 @@ from jupyter_container import JupyterContainer, answers, poll_until
 
 # What a person opens for each case: the app's route, where a profile that lands on it sends the browser.
 ROUTES = {"lab": "/lab", "vscode": "/vscode/", "shiny": "/shiny/", "vscode alone": "/"}
+# For through_hub's hub: after login the browser goes to the hub's home, so the clock starts the spawn.
+HUB_LANDS_ON_HOME = 'c.JupyterHub.default_url = "/hub/home"\n'
 PHASES = ("container started", "Jupyter answering", "app answering", "first byte", "usable")
 
 
@@ -77,11 +79,12 @@ class _MarkedContainer(JupyterContainer):
         self.marks.mark("Jupyter answering")
 
 
-def from_docker_run(chromium, image: str, what: str, timeout: float = 180) -> dict:
+def from_docker_run(chromium, image: str, what: str, timeout: float = 180, landing: bool = True) -> dict:
     """The phases from `docker run` of image, for a profile that lands on `what` (JUPYTERHUB_DEFAULT_URL,
-    as the hub sets it from the profile's default_url); chromium is already open, as a person's is."""
+    as the hub sets it from the profile's default_url; `landing=False` leaves it unset, for images from
+    before labstack read it); chromium is already open, as a person's is."""
     route = ROUTES[what]
-    jupyter = _MarkedContainer(image, environment={} if what == "lab" else {"JUPYTERHUB_DEFAULT_URL": route})
+    jupyter = _MarkedContainer(image, environment={"JUPYTERHUB_DEFAULT_URL": route} if landing and what != "lab" else {})
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     try:
         jupyter.marks.started = time.monotonic()
@@ -103,8 +106,8 @@ def from_docker_run(chromium, image: str, what: str, timeout: float = 180) -> di
 
 def through_hub(chromium, hub, engine, user: str, what: str, container: str, timeout: float = 180) -> dict:
     """The phases from the hub's spawn request, made by user's browser (logged in before the clock starts),
-    to the app usable; user's spawner is configured for `what` (its image, default_url or cmd). Stops the
-    server afterwards."""
+    to the app usable; user's spawner is configured for `what` (its image, default_url or cmd). The hub
+    must not spawn at login (HUB_LANDS_ON_HOME). Stops the server afterwards."""
     from realhub import api, logged_in, server_url
 
     route = ROUTES[what]
@@ -117,7 +120,9 @@ def through_hub(chromium, hub, engine, user: str, what: str, container: str, tim
                        timeout),
             marks.poll("Jupyter answering", lambda: api(hub, "GET", f"/users/{user}").json()["servers"]
                        .get("", {}).get("ready"), timeout, interval=0.2),
+            # the server's own answer, not the hub's page for a server still starting
             marks.poll("app answering", lambda: answers(f"{server_url(hub, user)}{route}", timeout=5,
+                                                        ok=lambda r: r.status_code == 200 and "/hub/" not in r.url,
                                                         headers={"Authorization": f"token {hub['token']}"}), timeout),
         ]
         page.goto(f"{hub['public_url']}/hub/spawn/{user}", wait_until="commit", timeout=timeout * 1000)
