@@ -20,26 +20,40 @@ from probes import build_py, default_sigint
 TAG = "run-test"
 
 
+def run_containers(engine) -> set[str]:
+    """build.py run's containers (labelled so): another test run may share this engine."""
+    return {c.name for c in engine.containers.list(all=True, filters={"label": f"{LABEL}=run"})}
+
+
+def start_run(spec: str, port: int, log, **popen) -> subprocess.Popen:
+    """`build.py run spec` on port, its stdout read by the test. The build's log goes to a file: a pipe
+    nobody reads while the test waits for stdout fills (64 KB: one step that is not cached) and stops
+    build.py before it prints the URLs."""
+    return subprocess.Popen([sys.executable, str(REPO_ROOT / "build.py"), "run", spec, "--port", str(port),
+                             "--tag", TAG, "--network", "host"], stdout=subprocess.PIPE, stderr=log.open("w"),
+                            text=True, **popen)
+
+
+def printed_until(process, marker: str, seconds: float = 600) -> list[str]:
+    """What it printed up to the line with marker (bounded: the URLs come after the build and the start)."""
+    lines = []
+    deadline = time.monotonic() + seconds
+    for line in process.stdout:
+        lines.append(line)
+        if marker in line or time.monotonic() > deadline:
+            break
+    return lines
+
+
 def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image, tmp_path):
     image("code-server")  # built (from cache) as the other tests build it
     port = free_loopback_port()
     # build.py run's containers (labelled so): another test run may share this engine
-    runs = lambda: {c.name for c in engine.containers.list(all=True, filters={"label": f"{LABEL}=run"})}  # noqa: E731
-    before = runs()
-    # The build's log goes to a file: a pipe nobody reads while the test waits for stdout fills (64 KB:
-    # one step that is not cached) and stops build.py before it prints the URLs.
+    before = run_containers(engine)
     log = tmp_path / "run.log"
-    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "build.py"), "run", "code-server", "--port", str(port),
-                                "--tag", TAG, "--network", "host"], stdout=subprocess.PIPE, stderr=log.open("w"),
-                               text=True, preexec_fn=default_sigint)
+    process = start_run("code-server", port, log, preexec_fn=default_sigint)
     try:
-        lines = []
-        deadline = time.monotonic() + 600
-        for line in process.stdout:  # bounded: the URLs come after the build and the start
-            lines.append(line)
-            if "vscode:" in line or time.monotonic() > deadline:
-                break
-        text = "".join(lines)
+        text = "".join(printed_until(process, "vscode:"))
         match = re.search(rf"http://127\.0\.0\.1:{port}/vscode/\?token=([0-9a-f]{{48}})", text)
         assert match, text
         token = match.group(1)
@@ -48,14 +62,14 @@ def test_run_serves_vscode_with_a_generated_token_until_ctrl_c(engine, image, tm
                               lambda: "VS Code did not answer")
         assert "vscode-workbench-web-configuration" in response.text
         assert requests.get(f"http://127.0.0.1:{port}/api/contents", timeout=10).status_code == 403
-        started = runs() - before
+        started = run_containers(engine) - before
         assert len(started) == 1
         container = engine.containers.get(started.pop())
         bindings = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, log.read_text()[-2000:]
-        assert runs() - before == set()
+        assert run_containers(engine) - before == set()
     finally:
         if process.poll() is None:
             process.kill()
@@ -68,25 +82,17 @@ def test_run_removes_its_container_on_sigterm_and_sighup(engine, image, tmp_path
     """`kill`, a service manager (SIGTERM) and a closed terminal (SIGHUP) stop it as Ctrl-C does."""
     image("base")
     port = free_loopback_port()
-    runs = lambda: {c.name for c in engine.containers.list(all=True, filters={"label": f"{LABEL}=run"})}  # noqa: E731
-    before = runs()
+    before = run_containers(engine)
     log = tmp_path / "run.log"
-    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "build.py"), "run", "base", "--port", str(port),
-                                "--tag", TAG, "--network", "host"], stdout=subprocess.PIPE, stderr=log.open("w"),
-                               text=True)
+    process = start_run("base", port, log)
     try:
-        lines = []
-        deadline = time.monotonic() + 600
-        for line in process.stdout:  # bounded: the URLs come after the build and the start
-            lines.append(line)
-            if "JupyterLab:" in line or time.monotonic() > deadline:
-                break
+        lines = printed_until(process, "JupyterLab:")
         assert any("JupyterLab:" in line for line in lines), "".join(lines) + log.read_text()[-2000:]
-        assert len(runs() - before) == 1
+        assert len(run_containers(engine) - before) == 1
         process.send_signal(stop)
         assert process.wait(timeout=60) == 0, log.read_text()[-2000:]
         assert f"({stop.name})" in log.read_text()
-        assert runs() - before == set()
+        assert run_containers(engine) - before == set()
     finally:
         if process.poll() is None:
             process.kill()
