@@ -70,6 +70,7 @@ def time_to_usable(image: str, what: str, timeout: float = 180) -> float:
     from playwright.sync_api import sync_playwright
 
     from browser import launch_browser, login, visit
+    from first_use import wait_until_usable
 
     jupyter = JupyterContainer(image)
     started = time.monotonic()
@@ -80,21 +81,9 @@ def time_to_usable(image: str, what: str, timeout: float = 180) -> float:
             page_visit = visit(chromium, jupyter.base_url)
             page = page_visit.page
             login(page_visit, jupyter)
-            if what == "lab":
-                page.locator(".jp-LauncherCard").first.click(trial=True)
-            elif what == "vscode":
-                page.goto(f"{jupyter.base_url}/vscode/")
-                page.wait_for_selector(".monaco-workbench .part.editor", timeout=timeout * 1000)
-                page.keyboard.press("F1")
-                page.keyboard.type("File: New Untitled Text File")
-                page.wait_for_timeout(300)
-                page.keyboard.press("Enter")
-                page.wait_for_selector(".monaco-editor textarea", timeout=timeout * 1000)
-                page.keyboard.type("usable")
-                page.wait_for_selector(".view-line:has-text('usable')", timeout=timeout * 1000)
-            else:
-                page.goto(f"{jupyter.base_url}/shiny/")
-                page.wait_for_selector("#summary:has-text('labstack-shiny-ok')", timeout=timeout * 1000)
+            if what != "lab":  # login left it on JupyterLab's launcher
+                page.goto(f"{jupyter.base_url}/{what}/")
+            wait_until_usable(page, what, timeout)
             seconds = time.monotonic() - started
             chromium.close()
         return seconds
