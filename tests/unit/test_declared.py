@@ -1,0 +1,129 @@
+"""What labstack renders for a declared layer (a folder with an image.toml and no Dockerfile), and what
+it refuses to render: as repo2docker tests its buildpacks, by the text they produce."""
+import tomllib
+from types import SimpleNamespace
+
+import pytest
+
+from labstack import LabstackError
+from labstack.declared import read_declaration, render_dockerfile, render_drop_in, stage
+
+DASHBOARD = """
+name = "dashboard"
+parent = "base"
+description = "a dashboard"
+
+[packages]
+apt = ["graphviz"]
+pip = ["panel==1.5.4", "hvplot==0.11.1"]
+r = ["tidyverse", "data.table"]
+
+[[apps]]
+name = "panel"
+title = "Panel"
+command = ["panel", "serve", "{folder}/app.py", "--address", "127.0.0.1", "--port", "{port}"]
+icon = "panel.svg"
+marker = "bk-root"
+"""
+
+
+def declared(tmp_path, text=DASHBOARD, files=("panel.svg", "app.py")):
+    folder = tmp_path / "dashboard"
+    folder.mkdir(exist_ok=True)
+    for name in files:
+        (folder / name).write_text("x")
+    (folder / "image.toml").write_text(text)
+    return folder, read_declaration(folder / "image.toml", tomllib.loads(text))
+
+
+def test_packages_and_apps_are_read(tmp_path):
+    _, declaration = declared(tmp_path)
+    assert declaration.debian_packages == ("graphviz", "r-cran-tidyverse", "r-cran-data.table")
+    assert declaration.pip == ("panel==1.5.4", "hvplot==0.11.1")
+    assert [app.name for app in declaration.apps] == ["panel"]
+
+
+def test_the_dockerfile_follows_the_hand_written_layers_rules(tmp_path):
+    _, declaration = declared(tmp_path)
+    text = render_dockerfile("dashboard", "base", declaration, tmp_path / "build" / "stage", tmp_path)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines[:3] == ["ARG BASE_IMAGE=labstack/base:latest", "FROM ${BASE_IMAGE}", "USER root"]
+    assert lines[-2:] == ["USER ${NB_UID}", "WORKDIR /home/jovyan"]
+    assert "/usr/local/lib/labstack/apt-install graphviz r-cran-tidyverse r-cran-data.table" in text
+    assert ('pip install --no-cache-dir --constraint /usr/local/lib/labstack/jupyter-lock.txt '
+            '"panel==1.5.4" "hvplot==0.11.1"') in text
+    # the CA bundle is a secret on the two networked steps, and nowhere else
+    assert text.count("--mount=type=secret,id=ca_bundle") == 2
+    assert "ca_bundle" not in "".join(line for line in lines if line.startswith(("COPY", "LABEL", "ENV")))
+    assert "COPY build/stage/dashboard/declared/60-dashboard.py /etc/jupyter/labstack.d/60-dashboard.py" in text
+    assert "COPY build/stage/dashboard/declared/folder/ /opt/labstack/layers/dashboard/" in text
+    assert 'LABEL io.labstack.dashboard.declared="apt: graphviz; pip: panel==1.5.4 hvplot==0.11.1; r: tidyverse data.table"' in text
+
+
+def test_a_layer_with_packages_only_has_no_networkless_extras(tmp_path):
+    _, declaration = declared(tmp_path, '[packages]\nr = ["tidyverse"]\n', files=())
+    text = render_dockerfile("tidyverse", "rstudio", declaration, tmp_path / "build" / "stage", tmp_path)
+    assert "ARG BASE_IMAGE=labstack/rstudio:latest" in text
+    assert "pip install" not in text and "labstack.d" not in text
+    assert "apt-install r-cran-tidyverse" in text
+
+
+def test_the_drop_in_puts_the_app_behind_jupyter_server_proxy(tmp_path):
+    _, declaration = declared(tmp_path)
+    c = SimpleNamespace(ServerProxy=SimpleNamespace(servers={}))
+    exec(compile(render_drop_in("dashboard", declaration), "60-dashboard.py", "exec"),
+         {"c": c, "LABSTACK_DEFAULT_TIMEOUT": 30})
+    assert c.ServerProxy.servers == {"panel": {
+        "command": ["panel", "serve", "/opt/labstack/layers/dashboard/app.py", "--address", "127.0.0.1", "--port", "{port}"],
+        "absolute_url": False,
+        "launcher_entry": {"title": "Panel", "icon_path": "/opt/labstack/layers/dashboard/panel.svg"},
+        "timeout": 60,
+    }}
+
+
+def test_a_unix_socket_app_asks_jupyter_server_proxy_for_one(tmp_path):
+    text = DASHBOARD.replace('"--address", "127.0.0.1", "--port", "{port}"', '"--unix-socket", "{unix_socket}"')
+    _, declaration = declared(tmp_path, text)
+    c = SimpleNamespace(ServerProxy=SimpleNamespace(servers={}))
+    exec(render_drop_in("dashboard", declaration), {"c": c, "LABSTACK_DEFAULT_TIMEOUT": 90})
+    assert c.ServerProxy.servers["panel"]["unix_socket"] is True
+    assert c.ServerProxy.servers["panel"]["timeout"] == 90
+
+
+def test_stage_writes_what_the_dockerfile_copies(tmp_path):
+    folder, declaration = declared(tmp_path)
+    dockerfile = stage("dashboard", "base", folder, declaration, tmp_path / "build" / "stage", tmp_path)
+    staged = tmp_path / "build" / "stage" / "dashboard" / "declared"
+    assert dockerfile == staged / "Dockerfile"
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("COPY "):
+            assert (tmp_path / line.split()[1]).exists(), line
+    assert (staged / "folder" / "image.toml").read_text() == DASHBOARD
+
+
+@pytest.mark.parametrize("change, says", [
+    (('"panel==1.5.4"', '"panel"'), "needs a pinned version"),
+    (('"panel==1.5.4"', '"panel>=1"'), "needs a pinned version"),
+    (('"127.0.0.1"', '"0.0.0.0"'), "binds 0.0.0.0"),
+    (('"--address", "127.0.0.1"', '"--address=0.0.0.0"'), "binds 0.0.0.0"),
+    (('"--address", "127.0.0.1"', '"--host", "::"'), "binds ::"),
+    (('"--port", "{port}"', '"--port", "8050"'), "neither {port} nor {unix_socket}"),
+    (('apt = ["graphviz"]', 'apt = ["graphviz; rm -rf /"]'), "is not a Debian package name"),
+    (('r = ["tidyverse", "data.table"]', 'r = ["tidy verse"]'), "is not an R package name"),
+    (('[packages]', '[packages]\nconda = ["x"]'), "has no 'conda'"),
+    (('icon = "panel.svg"', 'icon = "../secret.svg"'), "is not a file in"),
+    (('name = "panel"', 'name = "Panel App"'), "lowercase letters"),
+    (('command = [', 'commands = ['), "needs command"),
+])
+def test_what_a_declared_layer_cannot_say(tmp_path, change, says):
+    text = DASHBOARD.replace(*change)
+    assert text != DASHBOARD
+    with pytest.raises(LabstackError, match=None) as error:
+        declared(tmp_path, text)
+    assert says in str(error.value)
+    assert "image.toml" in str(error.value)
+
+
+def test_a_folder_declaring_nothing_is_refused(tmp_path):
+    with pytest.raises(LabstackError, match="nothing declared"):
+        declared(tmp_path, 'name = "dashboard"\nparent = "base"\n', files=())
