@@ -56,6 +56,19 @@ def cmd_run(args: argparse.Namespace, graph) -> int:
         return serve(built[-1].tags[0], args.port, log)
 
 
+def cmd_render(args: argparse.Namespace, graph) -> int:
+    """Print the Dockerfile labstack renders for a layer declared in its image.toml."""
+    from labstack.declared import render_dockerfile
+    from labstack.builder import STAGE_DIR
+    from labstack import REPO_ROOT
+
+    layer = graph.layer(args.layer)
+    if not layer.declaration:
+        raise LabstackError(f"{args.layer} has a Dockerfile of its own: {layer.folder / 'Dockerfile'}")
+    print(render_dockerfile(layer.name, layer.parent, layer.declaration, STAGE_DIR, REPO_ROOT), end="")
+    return 0
+
+
 def cmd_push(args: argparse.Namespace, graph) -> int:
     from labstack.engine import push
     from labstack.versions import measured_tags
@@ -207,6 +220,9 @@ def make_parser(graph) -> argparse.ArgumentParser:
     p = command("run", cmd_run, "build NAME if needed and serve it on 127.0.0.1:PORT with a new token, until Ctrl-C",
                 "1", build_flags)
     p.add_argument("--port", type=int, default=8888, help="loopback port to publish (default: 8888)")
+    p = command("render", cmd_render, "print the Dockerfile labstack renders for a layer declared in its image.toml",
+                flags=None)
+    p.add_argument("layer", metavar="NAME")
     command("push", cmd_push, "push the built NAME[+NAME...] images (all their tags) to --registry", "+")
     command("label", cmd_label, "measure the versions in NAME[+NAME...] built by a bake file, and label and tag "
             "them as `build` does", "+")

@@ -9,7 +9,7 @@ docker-container builder); `build.py bake --network` says so and writes nothing 
 """
 from __future__ import annotations
 
-from .builder import BuildSettings, check_ca_bundle, step_build_args
+from .builder import BuildSettings, check_ca_bundle, stage_declared, step_build_args
 from .graph import Graph
 
 
@@ -28,6 +28,8 @@ def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
             else:
                 parent = root = settings.base_image
                 contexts = {}
+            if step.layer.declaration:  # bake reads the rendered Dockerfile from the staging folder
+                stage_declared(step.layer)
             target: dict = {
                 "context": ".",
                 "dockerfile": str(step.layer.dockerfile.relative_to(graph_root(graph))),

@@ -10,6 +10,7 @@ import docker.errors
 
 from . import REPO_ROOT, LabstackError, __version__
 from .baseimage import DEFAULT_BASE_IMAGE, resolve_base_image
+from .declared import STAGE_ROOT, stage
 from .engine import BuildRequest, Log, build, client, remove_image
 from .graph import BuildStep, Graph, images_dir, load_graph
 from .naming import Naming
@@ -17,7 +18,7 @@ from .versions import LABELLED_FROM, apply_labels, label_name, measure, version_
 
 # Files a layer needs from outside the repository (a local .deb, .vsix extensions) are copied here,
 # into the build context, and bind-mounted by the Dockerfile; the folder always exists, empty or not.
-STAGE_DIR = REPO_ROOT / "build" / "stage"
+STAGE_DIR = STAGE_ROOT
 
 
 @dataclass
@@ -80,6 +81,11 @@ def stage_files(layer: str, files: list[Path]) -> None:
         shutil.copy2(source, folder / source.name)
 
 
+def stage_declared(layer) -> Path:
+    """Write a declared layer's Dockerfile, drop-in and folder where its build reads them."""
+    return stage(layer.name, layer.parent, layer.folder, layer.declaration, STAGE_DIR, REPO_ROOT)
+
+
 def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None = None) -> list[BuiltImage]:
     graph = graph or load_graph(images_dir())
     steps = graph.plan(spec)  # bad specs fail here, before anything is pulled or built
@@ -97,13 +103,17 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
     base_ref = resolve_base_image(settings.base_image, log)
     for name in graph.layers:
         stage_files(name, settings.layer_files.get(name, []))
+    for step in steps:  # after stage_files, which empties each layer's staging folder
+        if step.layer.declaration:
+            stage_declared(step.layer)
     built: list[BuiltImage] = []
     refs: dict[str, str] = {}
     for number, step in enumerate(steps, 1):
         parent_ref = refs[step.parent_image] if step.parent_image else base_ref
         tags = settings.naming.tags(step.image)
         log(f"labstack: [{number}/{len(steps)}] building {tags[0]} from {parent_ref} "
-            f"(images/{step.layer.name}/Dockerfile)")
+            f"({'rendered from ' if step.layer.declaration else ''}{step.layer.folder.name}/"
+            f"{'image.toml' if step.layer.declaration else 'Dockerfile'})")
         started = time.monotonic()
         root_ref = refs.get(steps[0].image, parent_ref)
         build(_request(step, parent_ref, root_ref, tags, settings, ca_bundle), log)

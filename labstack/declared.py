@@ -13,8 +13,10 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import LabstackError
+from . import REPO_ROOT, LabstackError
 
+# build.py stages what a build needs here, inside the build context (the repository root).
+STAGE_ROOT = REPO_ROOT / "build" / "stage"
 # Where a declared layer's folder is in its image: an app's command reaches its files as {folder}.
 IMAGE_FOLDER = "/opt/labstack/layers/{name}"
 APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")

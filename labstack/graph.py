@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import LabstackError
+from .declared import STAGE_ROOT, Declaration, read_declaration, stage_dir
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,12 @@ class Layer:
     stackable: bool = False  # also built on top of each sibling layer ("rstudio+code-server") by `test all`
     test_needs: tuple[str, ...] = ()  # images a layer built from a container is tested with
     versions: tuple[Version, ...] = ()
+    declaration: Declaration | None = None  # a folder without a Dockerfile: what labstack renders one from
 
     @property
     def dockerfile(self) -> Path:
-        return self.folder / "Dockerfile"
+        """The folder's own, or the one rendered from its declaration (written when it is built)."""
+        return stage_dir(STAGE_ROOT, self.name) / "Dockerfile" if self.declaration else self.folder / "Dockerfile"
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,12 @@ def load_graph(images_dir: Path) -> Graph:
         name = data.get("name", folder.name)
         if name != folder.name:
             raise LabstackError(f"{meta}: name {name!r} differs from its folder {folder.name!r}")
+        declaration = None
         if not (folder / "Dockerfile").is_file():
-            raise LabstackError(f"{folder}: no Dockerfile")
+            declaration = read_declaration(meta, data)
+        elif "packages" in data or any("command" in app for app in data.get("apps", [])):
+            raise LabstackError(f"{meta}: [packages] and app commands are for a layer without a Dockerfile; "
+                                f"this one has one (install them there)")
         graph.layers[name] = Layer(
             name=name,
             parent=data.get("parent", ""),
@@ -174,6 +181,7 @@ def load_graph(images_dir: Path) -> Graph:
             stackable=bool(data.get("stackable", False)),
             test_needs=tuple(data.get("test_needs", [])),
             versions=tuple(_version(meta, entry) for entry in data.get("versions", [])),
+            declaration=declaration,
         )
     flags = [flag.flag for layer in graph.layers.values() for flag in layer.flags]
     for flag in set(flags):

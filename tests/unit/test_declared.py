@@ -127,3 +127,53 @@ def test_what_a_declared_layer_cannot_say(tmp_path, change, says):
 def test_a_folder_declaring_nothing_is_refused(tmp_path):
     with pytest.raises(LabstackError, match="nothing declared"):
         declared(tmp_path, 'name = "dashboard"\nparent = "base"\n', files=())
+
+
+def images_with(tmp_path, name: str, text: str, dockerfile: bool = False):
+    """An images folder with a plain base layer and one more."""
+    images = tmp_path / "images"
+    (images / "base").mkdir(parents=True)
+    (images / "base" / "image.toml").write_text('description = "base"\n')
+    (images / "base" / "Dockerfile").write_text("FROM scratch\n")
+    (images / name).mkdir()
+    (images / name / "image.toml").write_text(text)
+    (images / name / "panel.svg").write_text("x")
+    if dockerfile:
+        (images / name / "Dockerfile").write_text("FROM scratch\n")
+    return images
+
+
+def test_the_graph_holds_a_declared_layer_and_its_apps(tmp_path):
+    from labstack.graph import load_graph
+
+    graph = load_graph(images_with(tmp_path, "dashboard", DASHBOARD))
+    layer = graph.layer("dashboard")
+    assert layer.declaration.pip == ("panel==1.5.4", "hvplot==0.11.1")
+    assert layer.dockerfile.parts[-4:] == ("stage", "dashboard", "declared", "Dockerfile")
+    assert [(app.name, app.default_url, app.marker) for app in graph.apps("dashboard")] == [("panel", "/panel/", "bk-root")]
+    assert graph.layer("base").declaration is None
+
+
+def test_packages_beside_a_dockerfile_are_refused(tmp_path):
+    from labstack.graph import load_graph
+
+    with pytest.raises(LabstackError, match="for a layer without a Dockerfile"):
+        load_graph(images_with(tmp_path, "dashboard", DASHBOARD, dockerfile=True))
+
+
+def test_build_py_render_prints_the_dockerfile_or_says_why_not(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LABSTACK_IMAGES_DIR": str(images_with(tmp_path, "dashboard", DASHBOARD))}
+    shown = subprocess.run([sys.executable, str(root / "build.py"), "render", "dashboard"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and shown.stdout.startswith("# Rendered by labstack"), shown.stderr
+    refused = subprocess.run([sys.executable, str(root / "build.py"), "render", "base"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and refused.stderr.strip().endswith("has a Dockerfile of its own: "
+                                                                       f"{tmp_path}/images/base/Dockerfile")
+    assert len(refused.stderr.strip().splitlines()) == 1
