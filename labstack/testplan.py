@@ -20,6 +20,7 @@ from .layers import test_fallback
 from .settings import to_json
 
 TESTS = REPO_ROOT / "tests" / "images"
+DECLARED_TESTS = TESTS / "test_declared_layers.py"
 FALLBACK_NOTE = "LABSTACK_TEST_FALLBACK"  # tells the test run's summary what was left out, and why
 
 
@@ -68,9 +69,12 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
     files: list[str] = []
     for spec in specs:
         layers = layers_of(graph, spec)  # unknown names fail here, before anything is built
-        if not test_module(layers[-1]).is_file():
+        declared = [name for name in layers if graph.layers[name].declaration]
+        if layers[-1] not in declared and not test_module(layers[-1]).is_file():
             raise LabstackError(f"no tests for {spec!r} (expected {test_module(layers[-1]).relative_to(REPO_ROOT)})")
         files += [module for name in layers for module in test_modules(name) if module not in files]
+        if declared and str(DECLARED_TESTS) not in files:  # their packages and apps, from their image.toml
+            files.append(str(DECLARED_TESTS))
     images: dict[str, str] = {}
     notes: list[str] = []
     for spec in specs:

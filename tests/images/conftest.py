@@ -105,8 +105,12 @@ def pytest_generate_tests(metafunc):
     with --image, or (run by hand) every image `build.py test all` would build."""
     if "spec" not in metafunc.fixturenames:
         return
-    layer = metafunc.module.LAYER
     candidates = list(given_images(metafunc.config)) or default_specs(GRAPH)
+    if getattr(metafunc.module, "DECLARED", False):  # what every declared layer declares, on each image with one
+        specs = [spec for spec in candidates if any(GRAPH.layers[name].declaration for name in layers_of(GRAPH, spec))]
+        metafunc.parametrize("spec", specs, scope="module")
+        return
+    layer = metafunc.module.LAYER
     specs = [spec for spec in candidates if layer in layers_of(GRAPH, spec) and not GRAPH.layers[layer].migration]
     chosen = set()
     if metafunc.definition.get_closest_marker("layer_image") and specs:
