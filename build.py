@@ -9,7 +9,7 @@ from pathlib import Path
 
 from labstack import LabstackError
 from labstack.baseimage import DEBIAN_SUITES, DEFAULT_SUITE
-from labstack.graph import images_dir, load_graph
+from labstack.graph import LAYERS_VARIABLE, images_dir, layer_folders, load_graph
 from labstack.naming import Naming
 from labstack.settings import add_build_flags, add_naming_flags, build_settings, parse_build_arg
 
@@ -196,6 +196,9 @@ def cmd_lock(args: argparse.Namespace, graph) -> int:
 def make_parser(graph) -> argparse.ArgumentParser:
     """Every command and flag; the layers' own flags come from their image.toml."""
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__)
+    parser.add_argument("--layers", metavar="DIR", action="append",
+                        help=f"also read the layers in this folder, beside labstack's (repeatable; default: "
+                             f"${LAYERS_VARIABLE}, {os.pathsep}-separated)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name, func, help_text, specs=None, flags=add_naming_flags):
@@ -283,8 +286,15 @@ def make_parser(graph) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # --layers DIR (anywhere on the line) adds an admin's folder of layers before the commands and the
+    # layers' own flags are known
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--layers", action="append", default=[])
+    given, argv = early.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        graph = load_graph(images_dir())
+        folders = layer_folders(given.layers)
+        os.environ[LAYERS_VARIABLE] = os.pathsep.join(map(str, folders))  # for the tests `build.py test` runs
+        graph = load_graph(images_dir(), *folders)
     except LabstackError as error:
         print(f"build.py: error: {error}", file=sys.stderr)
         return 2

@@ -30,9 +30,10 @@ def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
                 contexts = {}
             if step.layer.declaration:  # bake reads the rendered Dockerfile from the staging folder
                 stage_declared(step.layer)
+            outside = step.layer.outside and not step.layer.declaration  # an admin's layer, its own Dockerfile
             target: dict = {
-                "context": ".",
-                "dockerfile": str(step.layer.dockerfile.relative_to(graph_root(graph))),
+                "context": str(step.layer.context) if outside else ".",
+                "dockerfile": "Dockerfile" if outside else str(step.layer.dockerfile.relative_to(graph_root(graph))),
                 "tags": settings.naming.tags(step.image),
                 "args": step_build_args(step, settings, parent, root),
             }

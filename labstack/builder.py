@@ -185,7 +185,7 @@ def _request(step: BuildStep, parent_ref: str, root_ref: str, tags: list[str], s
              ca_bundle: Path | None) -> BuildRequest:
     return BuildRequest(
         dockerfile=step.layer.dockerfile,
-        context=REPO_ROOT,
+        context=step.layer.context,
         tags=tags,
         build_args=step_build_args(step, settings, parent_ref, root_ref),
         ca_bundle=ca_bundle,

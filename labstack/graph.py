@@ -75,6 +75,15 @@ class Layer:
     test_needs: tuple[str, ...] = ()  # images a layer built from a container is tested with
     versions: tuple[Version, ...] = ()
     declaration: Declaration | None = None  # a folder without a Dockerfile: what labstack renders one from
+    outside: bool = False  # from an admin's folder of layers (--layers), not labstack's images/
+
+    @property
+    def context(self) -> Path:
+        """The build context: the repository root (a declared layer is staged there), or an outside
+        layer's own folder, which its own Dockerfile copies from."""
+        from . import REPO_ROOT
+
+        return self.folder if self.outside and not self.declaration else REPO_ROOT
 
     @property
     def dockerfile(self) -> Path:
@@ -152,9 +161,25 @@ def images_dir() -> Path:
     return Path(os.environ.get("LABSTACK_IMAGES_DIR") or REPO_ROOT / "images")
 
 
-def load_graph(images_dir: Path) -> Graph:
+LAYERS_VARIABLE = "LABSTACK_LAYERS"  # an admin's folders of layers, os.pathsep-separated; --layers adds more
+
+
+def layer_folders(given=()) -> list[Path]:
+    """An admin's own folders of layers, beside labstack's: LABSTACK_LAYERS, then build.py --layers."""
+    import os
+
+    named = [Path(p) for p in os.environ.get(LAYERS_VARIABLE, "").split(os.pathsep) if p] + [Path(p) for p in given]
+    for folder in named:
+        if not folder.is_dir():
+            raise LabstackError(f"--layers {folder}: no such folder")
+    return list(dict.fromkeys(folder.resolve() for folder in named))  # once each, in order
+
+
+def load_graph(images_dir: Path, *more: Path) -> Graph:
+    """The layers of images_dir and of each further folder (an admin's own): one graph, names unique."""
     graph = Graph()
-    for meta in sorted(images_dir.glob("*/image.toml")):
+    metas = [meta for folder in (images_dir, *more) for meta in sorted(Path(folder).glob("*/image.toml"))]
+    for meta in metas:
         try:
             data = tomllib.loads(meta.read_text())
         except tomllib.TOMLDecodeError as error:
@@ -163,6 +188,8 @@ def load_graph(images_dir: Path) -> Graph:
         name = data.get("name", folder.name)
         if name != folder.name:
             raise LabstackError(f"{meta}: name {name!r} differs from its folder {folder.name!r}")
+        if name in graph.layers:
+            raise LabstackError(f"two layers are named {name!r}: {graph.layers[name].folder} and {folder}")
         declaration = None
         if not (folder / "Dockerfile").is_file():
             declaration = read_declaration(meta, data)
@@ -182,6 +209,7 @@ def load_graph(images_dir: Path) -> Graph:
             test_needs=tuple(data.get("test_needs", [])),
             versions=tuple(_version(meta, entry) for entry in data.get("versions", [])),
             declaration=declaration,
+            outside=Path(meta).parent.parent.resolve() != Path(images_dir).resolve(),
         )
     flags = [flag.flag for layer in graph.layers.values() for flag in layer.flags]
     for flag in set(flags):

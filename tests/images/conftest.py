@@ -16,12 +16,12 @@ from labstack.baseimage import resolve_base_image
 from labstack.builder import BuildSettings
 from labstack.containers import remove_stray_containers, session_filter
 from labstack.engine import client
-from labstack.graph import images_dir, load_graph
+from labstack.graph import images_dir, layer_folders, load_graph
 from labstack.naming import Naming
 from labstack.settings import from_environment, from_json
 from labstack.testplan import FALLBACK_NOTE, build_with_fallback, default_specs, layers_of
 
-GRAPH = load_graph(images_dir())
+GRAPH = load_graph(images_dir(), *layer_folders())  # an admin's folders too (LABSTACK_LAYERS, set by build.py)
 # Images a test builds with extra files (a test extension) get a tag of their own, and no version tag:
 # they must never look like a released image or replace the ones under test.
 VARIANT_TAG = "smoke-variant"

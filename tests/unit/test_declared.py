@@ -177,3 +177,38 @@ def test_build_py_render_prints_the_dockerfile_or_says_why_not(tmp_path):
     assert refused.returncode == 2 and refused.stderr.strip().endswith("has a Dockerfile of its own: "
                                                                        f"{tmp_path}/images/base/Dockerfile")
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_an_admins_folder_of_layers_joins_the_graph_and_a_clash_is_one_line(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from labstack.graph import layer_folders, load_graph
+
+    root = Path(__file__).resolve().parents[2]
+    admin = tmp_path / "admin"
+    (admin / "course").mkdir(parents=True)
+    (admin / "course" / "image.toml").write_text('parent = "base"\n[packages]\nr = ["tidyverse"]\n')
+    monkeypatch.delenv("LABSTACK_LAYERS", raising=False)
+    graph = load_graph(root / "images", *layer_folders([admin]))
+    course = graph.layer("course")
+    assert course.outside and course.declaration.r == ("tidyverse",) and not graph.layer("base").outside
+    assert [layer.name for layer in graph.ancestry("course")] == ["base", "course"]
+    env = {k: v for k, v in os.environ.items() if k not in ("LABSTACK_LAYERS", "LABSTACK_IMAGES_DIR")}
+    listed = subprocess.run([sys.executable, str(root / "build.py"), "--layers", str(admin), "list"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "\ncourse " in listed.stdout, listed.stderr
+    from_env = subprocess.run([sys.executable, str(root / "build.py"), "render", "course"], capture_output=True,
+                              text=True, timeout=60, env={**env, "LABSTACK_LAYERS": str(admin)})
+    assert from_env.returncode == 0 and "apt-install r-cran-tidyverse" in from_env.stdout, from_env.stderr
+    (admin / "base").mkdir()
+    (admin / "base" / "image.toml").write_text('[packages]\napt = ["git"]\n')
+    clash = subprocess.run([sys.executable, str(root / "build.py"), "list", "--layers", str(admin)], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert clash.returncode == 2 and clash.stderr.count("\n") == 1, clash.stderr
+    assert "two layers are named 'base'" in clash.stderr
+    missing = subprocess.run([sys.executable, str(root / "build.py"), "--layers", str(tmp_path / "nope"), "list"],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
