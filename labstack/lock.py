@@ -30,11 +30,15 @@ def normalized(name: str) -> str:
 
 def top_level(images: Path | None = None) -> dict[str, str]:
     """package -> version for everything installed into /opt/jupyter by name: each layer's
-    [jupyter_packages] (package = the Dockerfile ARG that pins it), and labstack-proxy's build backend."""
+    [jupyter_packages] (package = the Dockerfile ARG that pins it), a declared layer's packages.pip
+    (name==version), and labstack-proxy's build backend."""
     images = images or REPO_ROOT / "images"
     found = {}
     for meta in sorted(images.glob("*/image.toml")):
         data = tomllib.loads(meta.read_text())
+        for pin in data.get("packages", {}).get("pip", []):
+            package, _, version = pin.partition("==")
+            found[normalized(package.split("[")[0])] = version
         for package, argument in data.get("jupyter_packages", {}).items():
             pins = pinned(meta.parent.name)
             if argument not in pins:

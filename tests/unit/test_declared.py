@@ -212,3 +212,11 @@ def test_an_admins_folder_of_layers_joins_the_graph_and_a_clash_is_one_line(tmp_
     missing = subprocess.run([sys.executable, str(root / "build.py"), "--layers", str(tmp_path / "nope"), "list"],
                              env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no such folder" in missing.stderr
+
+
+def test_a_declared_layers_pip_pins_are_locked_with_jupyters_environment(tmp_path):
+    from labstack.lock import top_level
+
+    images = images_with(tmp_path, "dashboard", DASHBOARD)
+    found = top_level(images)
+    assert found["panel"] == "1.5.4" and found["hvplot"] == "0.11.1"
