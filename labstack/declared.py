@@ -146,7 +146,8 @@ def render_dockerfile(layer: str, parent: str, declaration: Declaration, stage_r
     folder = IMAGE_FOLDER.format(name=layer)
     parts = [f"""\
         # Rendered by labstack from the {layer} layer's image.toml (`build.py render {layer}` prints it).
-        # To take it over: save it as the folder's Dockerfile, with the staged files beside it.
+        # To take it over: save it as the layer folder's Dockerfile, the drop-in below beside it, and
+        # point the COPY lines at the folder (images/{layer}/ when it is in labstack's checkout).
         ARG BASE_IMAGE=labstack/{parent}:latest
         FROM ${{BASE_IMAGE}}
         USER root

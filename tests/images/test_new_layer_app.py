@@ -29,3 +29,24 @@ def test_a_new_app_layer_is_served_as_its_folder_declares(image, settings, tmp_p
             assert jupyter.get(hello[0].default_url, token=False).status_code in (302, 403)
     finally:
         remove_image(tag)
+
+
+def test_an_admins_declared_layer_outside_the_checkout_builds_and_passes_its_tests(image, engine, tmp_path):
+    """The walkthrough's declared hello (no Dockerfile), in a folder of the admin's own outside the checkout:
+    `build.py --layers DIR test hello` renders, builds and tests it, running what it declares
+    (test_declared_layers.py) on the image built on this run's base."""
+    from probes import all_tags, build_py
+
+    admin = tmp_path / "admin-layers"
+    shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "hello-declared", admin / "hello")
+    image("base")  # built (or given) before: the nested build finds it in the cache
+    result = build_py("--layers", str(admin), "test", "hello", "--tag", "smoke-declared",
+                      "--pytest-args", "-q", "-k", "declared_layers", timeout=900)
+    try:
+        assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+        # apt and the app pass; R and pip, which hello declares none of, skip and say so
+        assert "2 passed, 2 skipped" in result.stdout, result.stdout[-2000:]
+    finally:
+        for tag in all_tags(engine):
+            if tag.startswith("labstack/hello:") or tag == "labstack/base:smoke-declared":
+                remove_image(tag)
