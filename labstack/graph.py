@@ -203,7 +203,7 @@ def load_graph(images_dir: Path, *more: Path) -> Graph:
             folder=folder,
             migration=bool(data.get("migration", False)),
             source_arg=data.get("source_arg", "BASE_IMAGE"),
-            apps=tuple(_app(meta, entry) for entry in data.get("apps", [])),
+            apps=tuple(_app(meta, entry, declared=declaration is not None) for entry in data.get("apps", [])),
             flags=tuple(_flag(meta, name, entry) for entry in data.get("flags", [])),
             stackable=bool(data.get("stackable", False)),
             test_needs=tuple(data.get("test_needs", [])),
@@ -228,10 +228,12 @@ def load_graph(images_dir: Path, *more: Path) -> Graph:
     return graph
 
 
-def _app(meta: Path, entry: dict) -> App:
+def _app(meta: Path, entry: dict, declared: bool = False) -> App:
+    # a declared app can run alone too: labstack-alone starts it from the entry labstack rendered
+    alone = entry.get("standalone", f"labstack-alone {entry.get('name')}" if declared else "")
     try:
         return App(name=entry["name"], title=entry["title"], default_url=entry.get("default_url", f"/{entry['name']}/"),
-                   unless=tuple(sorted(entry.get("unless", {}).items())), standalone=entry.get("standalone", ""),
+                   unless=tuple(sorted(entry.get("unless", {}).items())), standalone=alone,
                    marker=entry["marker"], process=entry.get("process", ""),
                    activity=_activity(meta, entry.get("name", "?"), entry.get("activity", {})))
     except KeyError as missing:

@@ -150,7 +150,8 @@ def test_the_graph_holds_a_declared_layer_and_its_apps(tmp_path):
     layer = graph.layer("dashboard")
     assert layer.declaration.pip == ("panel==1.5.4", "hvplot==0.11.1")
     assert layer.dockerfile.parts[-4:] == ("stage", "dashboard", "declared", "Dockerfile")
-    assert [(app.name, app.default_url, app.marker) for app in graph.apps("dashboard")] == [("panel", "/panel/", "bk-root")]
+    assert [(app.name, app.default_url, app.marker, app.standalone) for app in graph.apps("dashboard")] == [
+        ("panel", "/panel/", "bk-root", "labstack-alone panel")]
     assert graph.layer("base").declaration is None
 
 

@@ -1,0 +1,35 @@
+"""labstack-alone NAME: an app's jupyter-server-proxy entry turned into the standalone proxy's arguments."""
+from labstack_proxy.alone import server_entries, standalone_arguments
+
+
+def test_a_command_with_templates_is_passed_on_for_the_proxy_to_fill():
+    entry = {"command": ["voila", "--port={port}", "--Voila.base_url={base_url}dashboard/"], "timeout": 90}
+    environment, argv = standalone_arguments("dashboard", entry, "/user/alice/", lambda: 1 / 0)
+    assert argv == ["--timeout=90", "--", "voila", "--port={port}", "--Voila.base_url={base_url}dashboard/"]
+    assert environment == {"LABSTACK_ACTIVITY_APP": "dashboard"}
+
+
+def test_a_callable_command_is_called_with_the_port_chosen_here():
+    def shiny_command(port):
+        return ["shiny-server", f"/tmp/conf-{port}"]
+
+    environment, argv = standalone_arguments("shiny", {"command": shiny_command}, "/user/alice/", lambda: 40123)
+    assert argv == ["--timeout=120", "--server-port=40123", "--", "shiny-server", "/tmp/conf-40123"]
+    assert environment["LABSTACK_ACTIVITY_APP"] == "shiny"
+
+
+def test_a_socket_an_absolute_url_and_a_callable_environment_are_kept():
+    entry = {"command": ["app", "--socket", "{unix_socket}"], "unix_socket": True, "absolute_url": True,
+             "environment": lambda port, base_url: {"APP_PREFIX": base_url, "APP_PORT": str(port)}}
+    environment, argv = standalone_arguments("app", entry, "/user/bob/", lambda: 40999)
+    assert argv == ["--timeout=120", "--absolute-url", "--server-port=40999", "--unix-socket=True", "--",
+                    "app", "--socket", "{unix_socket}"]
+    assert environment == {"APP_PREFIX": "/user/bob/", "APP_PORT": "40999", "LABSTACK_ACTIVITY_APP": "app"}
+
+
+def test_entries_are_read_from_the_drop_ins_as_jupyter_reads_them(tmp_path):
+    (tmp_path / "60-hello.py").write_text(
+        'c.ServerProxy.servers["hello"] = {"command": ["python3", "-m", "http.server", "{port}"],'
+        ' "timeout": max(LABSTACK_DEFAULT_TIMEOUT, 60)}\n')
+    servers = server_entries(str(tmp_path), timeout=30)
+    assert servers["hello"] == {"command": ["python3", "-m", "http.server", "{port}"], "timeout": 60}
