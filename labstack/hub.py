@@ -17,6 +17,8 @@ Only the two forms Zero-to-JupyterHub's image pre-puller reads carry images:
 """
 from __future__ import annotations
 
+import shlex
+
 from .graph import Graph
 from .naming import Naming
 
@@ -52,7 +54,7 @@ def profile_list(graph: Graph, specs: list[str], naming: Naming) -> dict:
             if app.standalone:
                 choices.setdefault(f"{app.name}-alone", {
                     "display_name": f"{app.title} alone (no notebook server)",
-                    "kubespawner_override": {"image": image, "cmd": [app.standalone], "default_url": "/"},
+                    "kubespawner_override": {"image": image, "cmd": shlex.split(app.standalone), "default_url": "/"},
                 })
     if len(choices) > 1:
         first = next(iter(choices))

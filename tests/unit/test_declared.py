@@ -221,3 +221,15 @@ def test_a_declared_layers_pip_pins_are_locked_with_jupyters_environment(tmp_pat
     images = images_with(tmp_path, "dashboard", DASHBOARD)
     found = top_level(images)
     assert found["panel"] == "1.5.4" and found["hvplot"] == "0.11.1"
+
+
+def test_a_declared_apps_alone_choice_runs_labstack_alone_with_its_name(tmp_path):
+    from labstack.graph import load_graph
+    from labstack.hub import profile_list
+    from labstack.naming import Naming
+
+    graph = load_graph(images_with(tmp_path, "dashboard", DASHBOARD))
+    values = profile_list(graph, ["dashboard"], Naming(owner="labstack", tag="latest"))
+    choices = [profile for profile in values["singleuser"]["profileList"] if "profile_options" in profile][0]
+    alone = choices["profile_options"]["app"]["choices"]["panel-alone"]["kubespawner_override"]
+    assert alone == {"image": "labstack/dashboard:latest", "cmd": ["labstack-alone", "panel"], "default_url": "/"}
