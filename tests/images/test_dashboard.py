@@ -18,10 +18,11 @@ def jupyter(image, spec):
 def dashboard_reacts(page) -> None:
     """The slider at 3, its line saying so; a key on the slider moves it, and the line follows (the
     kernel computes it, over Voilà's websocket)."""
-    page.wait_for_selector("text=labstack-dashboard: 3 points", timeout=120_000)
-    page.locator(".noUi-handle").first.focus()
+    # the rendered widgets, not the kernel's text fallback (VBox(children=(IntSlider(...), Label(...))))
+    page.wait_for_selector(".widget-label:has-text('labstack-dashboard: 3 points')", timeout=120_000)
+    page.locator(".widget-slider .noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
-    page.wait_for_selector("text=labstack-dashboard: 4 points", timeout=60_000)
+    page.wait_for_selector(".widget-label:has-text('labstack-dashboard: 4 points')", timeout=60_000)
 
 
 def test_the_dashboard_renders_and_reacts_in_a_browser(browser, jupyter, spec):
