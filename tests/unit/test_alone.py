@@ -1,12 +1,26 @@
 """labstack-alone NAME: an app's jupyter-server-proxy entry turned into the standalone proxy's arguments."""
-from labstack_proxy.alone import server_entries, standalone_arguments
+from labstack_proxy.alone import as_alone, server_entries, standalone_arguments
 
 
 def test_a_command_with_templates_is_passed_on_for_the_proxy_to_fill():
     entry = {"command": ["voila", "--port={port}", "--Voila.base_url={base_url}dashboard/"], "timeout": 90}
     environment, argv = standalone_arguments("dashboard", entry, "/user/alice/", lambda: 1 / 0)
-    assert argv == ["--timeout=90", "--", "voila", "--port={port}", "--Voila.base_url={base_url}dashboard/"]
+    # alone, the dashboard lives at the hub's prefix, which the standalone proxy gives without its slash
+    assert argv == ["--timeout=90", "--", "voila", "--port={port}", "--Voila.base_url={base_url}/"]
     assert environment == {"LABSTACK_ACTIVITY_APP": "dashboard"}
+
+
+def test_the_app_url_alone_is_the_prefix_as_the_standalone_proxy_fills_it():
+    from jupyter_server_proxy.standalone.app import StandaloneProxyServer
+
+    rendered = []
+    for prefix in ("/user/alice/", "/"):
+        server = StandaloneProxyServer(base_url=prefix)
+        template = as_alone(["--url={base_url}dashboard/", "--root={base_url}", "--other={base_url}other/"],
+                            "dashboard")
+        rendered.append([argument.format(base_url=server.base_url) for argument in template])
+    assert rendered == [["--url=/user/alice/", "--root=/user/alice/", "--other=/user/alice/other/"],
+                        ["--url=/", "--root=/", "--other=/other/"]]
 
 
 def test_a_callable_command_is_called_with_the_port_chosen_here():

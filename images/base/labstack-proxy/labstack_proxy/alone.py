@@ -49,13 +49,28 @@ def call_with(function, **values):
     return function(**{name: value for name, value in values.items() if name in names})
 
 
+def as_alone(value, name: str):
+    """A template of the entry, for where the app lives alone. Under Jupyter, jupyter-server-proxy fills
+    {base_url} with Jupyter's prefix, slash-ended, and the app lives at {base_url}NAME/; alone, the
+    standalone proxy fills it with the hub's prefix without its slash, and the app lives at the prefix
+    itself. So `{base_url}NAME/` becomes the prefix and `{base_url}` keeps its slash: an app told its
+    URL (Voilà's base_url) writes links that reach it in both places."""
+    if isinstance(value, str):
+        return value.replace("{base_url}" + name + "/", "{base_url}").replace("{base_url}", "{base_url}/")
+    if isinstance(value, list):
+        return [as_alone(item, name) for item in value]
+    if isinstance(value, dict):
+        return {key: as_alone(item, name) for key, item in value.items()}
+    return value
+
+
 def standalone_arguments(name: str, entry: dict, base_url: str, port_for_callable) -> tuple[dict, list[str]]:
     """(environment, argv for `python3 -m labstack_proxy`) that serve the entry alone."""
     arguments = [f"--timeout={int(entry.get('timeout', 120))}"]
     if entry.get("absolute_url"):
         arguments.append("--absolute-url")
-    command = entry["command"]
-    environment = entry.get("environment", {})
+    command = as_alone(entry["command"], name)
+    environment = as_alone(entry.get("environment", {}), name)
     if callable(command) or callable(environment):
         # jupyter-server-proxy would give a callable the port it chose; alone, the port is chosen here
         port = port_for_callable()
