@@ -25,13 +25,16 @@ FALLBACK_NOTE = "LABSTACK_TEST_FALLBACK"  # tells the test run's summary what wa
 
 
 def default_specs(graph: Graph) -> list[str]:
-    """`all`: every layer built from a Dockerfile, and each stackable layer on each of its siblings."""
+    """`all`: every layer but migration, and each stackable layer on each of its siblings that labstack
+    ships with a Dockerfile. A declared layer (an admin's, or a worked example) is built on its own:
+    stacking VS Code on each would double its tests; `build.py build dashboard+code-server` names one."""
     layers = [layer for layer in graph.layers.values() if not layer.migration]
     specs = [layer.name for layer in layers]
     for top in layers:
         if top.stackable:
             specs += [f"{other.name}+{top.name}" for other in layers
-                      if other.name != top.name and other.parent == top.parent and not other.stackable]
+                      if other.name != top.name and other.parent == top.parent and not other.stackable
+                      and not other.declaration]
     return specs
 
 

@@ -155,6 +155,19 @@ def test_the_graph_holds_a_declared_layer_and_its_apps(tmp_path):
     assert graph.layer("base").declaration is None
 
 
+def test_all_builds_a_declared_layer_on_its_own_and_stacks_only_on_shipped_layers(tmp_path):
+    from labstack.graph import load_graph
+    from labstack.testplan import default_specs
+
+    images = images_with(tmp_path, "dashboard", DASHBOARD)
+    for name, text in (("code-server", 'parent = "base"\nstackable = true\n'), ("rstudio", 'parent = "base"\n')):
+        (images / name).mkdir()
+        (images / name / "image.toml").write_text(text)
+        (images / name / "Dockerfile").write_text("FROM scratch\n")
+    assert sorted(default_specs(load_graph(images))) == ["base", "code-server", "dashboard", "rstudio",
+                                                         "rstudio+code-server"]
+
+
 def test_packages_beside_a_dockerfile_are_refused(tmp_path):
     from labstack.graph import load_graph
 
