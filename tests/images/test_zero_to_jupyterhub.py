@@ -25,7 +25,7 @@ from jupyter_container import poll_until
 from realhub import LAYOUTS, api, login, running_hub, server_url, wait_until_ready, websocket_status
 
 SPECS = app_specs(GRAPH)  # every image with an app besides JupyterLab
-SELECTIONS = profile_selections(GRAPH, SPECS)  # today 8: 3 images, 4 apps to choose, VS Code alone
+SELECTIONS = profile_selections(GRAPH, SPECS)  # images, apps to choose, and apps alone
 PEOPLE = [f"user{index}" for index in range(SELECTIONS)]  # who spawns each selection; bob is refused them all
 
 SPAWNER_CONFIG = """
@@ -42,9 +42,10 @@ c.KubeSpawner.http_timeout = 180
 """
 
 # What each landing page shows when its app answers, as the layers declare it ([[apps]] marker); an app that
-# runs alone (standalone) lands on the server's root.
+# runs alone (standalone) lands on the server's root, and is known by the pod's cmd.
 _APPS = GRAPH.apps()
-LANDS_ON = {**{app.default_url: app.marker for app in _APPS}, **{"/": app.marker for app in _APPS if app.standalone}}
+LANDS_ON = {app.default_url: app.marker for app in _APPS}
+ALONE = {app.standalone: app for app in _APPS if app.standalone}
 WORKBENCH_MARKER = next(app.marker for app in _APPS if app.name == "vscode")  # its websocket is checked too
 
 
@@ -170,15 +171,17 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, spawned, 
         url = f"{server_url(hub, person)}{landing}"
         response = poll_until(lambda: (r := session.get(url, timeout=60)).status_code == 200 and r, 120, 2,
                               lambda: f"{url} never answered {person}:\n{hub['log'].read_text()[-2000:]}")
-        assert LANDS_ON[landing] in response.text, response.text[:500]
-        if LANDS_ON[landing] == WORKBENCH_MARKER:  # the workbench's websocket, for its owner and not for bob
-            socket = f"{url}?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
+        marker = ALONE[" ".join(override["cmd"])].marker if override.get("cmd") else LANDS_ON[landing]
+        assert marker in response.text, response.text[:500]
+        socket = f"{url}?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
+        if marker == WORKBENCH_MARKER:  # the workbench's websocket, for its owner
             assert websocket_status(socket, cookies=session.cookies) == 101
+        if marker == WORKBENCH_MARKER or override.get("cmd"):  # and an app alone's, never for bob or nobody
             assert websocket_status(socket, cookies=bob.cookies) in (302, 403)
-            assert websocket_status(socket) in (302, 403)  # nobody at all
+            assert websocket_status(socket) in (302, 403)
         refused = bob.get(url, timeout=60)
-        assert refused.status_code == 403 and LANDS_ON[landing] not in refused.text, (refused.status_code, refused.url)
-        if override.get("cmd"):  # VS Code alone: no notebook server behind the hub
+        assert refused.status_code == 403 and marker not in refused.text, (refused.status_code, refused.url)
+        if override.get("cmd"):  # an app alone: no notebook server behind the hub
             kernels = session.get(f"{server_url(hub, person)}/api/kernels", timeout=60)
             processes = container.exec_run(["ps", "-eo", "args="]).output.decode()
             assert "jupyterhub-singleuser" not in processes and "-m labstack_proxy" in processes, processes
