@@ -1,10 +1,14 @@
 """The dashboard layer (declared: images/dashboard/image.toml, Voilà and ipywidgets from PyPI), as its
 users meet it in chromium: the dashboard renders at /dashboard/ behind Jupyter's login and its widgets
-react. What it declares (pins, route, launcher, loopback) is test_declared_layers.py's."""
+react; and alone (`labstack-alone dashboard`, the profile's "Dashboard alone") through a real hub, where
+it is the whole server: alice lands on it, bob is refused over HTTP and websocket. What it declares
+(pins, route, launcher, loopback) is test_declared_layers.py's."""
 import pytest
 
+from labstack.containers import remove_stray_containers, session_filter
 from jupyter_container import JupyterContainer
 from probes import assert_refused
+from realhub import docker_spawner_config, logged_in, login, running_hub, server_url, spawn_all, websocket_status
 
 LAYER = "dashboard"
 
@@ -35,3 +39,48 @@ def test_the_dashboard_renders_and_reacts_in_a_browser(browser, jupyter, spec):
     assert page_visit.foreign_requests() == [], page_visit.foreign_requests()
     page_visit.page.context.close()
     assert_refused(jupyter, "/dashboard/")
+
+
+ALONE = """
+def _alone(spawner):  # the profile's "Dashboard alone": what `build.py profiles` gives as the pod's cmd
+    spawner.cmd = ["labstack-alone", "dashboard"]
+    spawner.default_url = "/"
+
+
+c.Spawner.pre_spawn_hook = _alone
+"""
+
+
+@pytest.fixture(scope="module")
+def alone(image, spec, engine, tmp_path_factory):
+    """A real hub whose alice runs the dashboard alone, spawned and ready."""
+    pytest.importorskip("dockerspawner", reason="dockerspawner is not installed (pip install -r requirements-dev.txt)")
+    spawner = docker_spawner_config("labstack-dash", image(spec)) + ALONE
+    try:
+        with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner) as hub:
+            spawn_all(hub, [("alice", "", {})])
+            yield hub, engine.containers.get("labstack-dash-alice")
+    finally:
+        remove_stray_containers(session_filter())
+
+
+def test_the_dashboard_alone_is_alices_whole_server_and_refuses_bob(alone, browser, spec):
+    hub, container = alone
+    processes = container.exec_run(["ps", "-eo", "args="]).output.decode()
+    assert "-m labstack_proxy" in processes and "voila" in processes, processes
+    assert "jupyterhub-singleuser" not in processes and "jupyter-lab" not in processes, processes
+
+    context, page = logged_in(browser, hub, "alice")
+    try:
+        page.goto(f"{server_url(hub, 'alice')}/")  # the hub's OAuth, then the dashboard at the server's root
+        dashboard_reacts(page)
+    finally:
+        context.close()
+
+    bob = login(hub, "bob")
+    refused = bob.get(f"{server_url(hub, 'alice')}/", timeout=60)
+    assert refused.status_code == 403 and "labstack-dashboard" not in refused.text, refused.status_code
+    # the kernel's websocket, as the page opens it: refused before it reaches Voilà
+    socket = f"{server_url(hub, 'alice')}/api/kernels/00000000-0000-0000-0000-000000000000/channels"
+    assert websocket_status(socket, cookies=bob.cookies) in (302, 403)
+    assert websocket_status(socket) in (302, 403)
