@@ -182,7 +182,8 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, spawned, 
         refused = bob.get(url, timeout=60)
         assert refused.status_code == 403 and marker not in refused.text, (refused.status_code, refused.url)
         if override.get("cmd"):  # an app alone: no notebook server behind the hub
-            kernels = session.get(f"{server_url(hub, person)}/api/kernels", timeout=60)
+            # not followed: an app alone that is a Jupyter server itself (Voilà) sends it to its own login
+            kernels = session.get(f"{server_url(hub, person)}/api/kernels", timeout=60, allow_redirects=False)
             processes = container.exec_run(["ps", "-eo", "args="]).output.decode()
             assert "jupyterhub-singleuser" not in processes and "-m labstack_proxy" in processes, processes
             assert not (kernels.status_code == 200 and kernels.text.startswith("[")), kernels.text[:200]
