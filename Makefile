@@ -2,7 +2,7 @@
 # `make run` and `make test` install what is missing first (scripts/install-deps), on a machine that has nothing.
 PYTHON ?= python3
 BUILD := $(PYTHON) build.py
-IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob; print(" ".join(tomllib.load(open(p,"rb"))["name"] for p in sorted(glob.glob("images/*/image.toml")) if not tomllib.load(open(p,"rb")).get("migration")))')
+IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob,os; print(" ".join(tomllib.load(open(p,"rb")).get("name", os.path.basename(os.path.dirname(p))) for p in sorted(glob.glob("images/*/image.toml")) if not tomllib.load(open(p,"rb")).get("migration")))')
 # Host networking is what works on machines without a usable bridge; override with LABSTACK_NETWORK=default.
 export LABSTACK_NETWORK ?= host
 IMAGE ?= code-server
