@@ -96,9 +96,10 @@ def cmd_bake(args: argparse.Namespace, graph) -> int:
     if settings.network:
         log(f"labstack: the bake file sets no network (buildx 0.13 has no such key): RUN steps use the builder's; "
             f"for {settings.network} networking, create the builder with --driver-opt network={settings.network}")
-    document = bake_file(graph, args.specs, settings)
     for name in graph.layers:  # the Dockerfiles bind-mount these (a .deb, .vsix files): bake needs them there
         stage_files(name, settings.layer_files.get(name, []))
+    # after stage_files, which empties each layer's staging folder: bake_file stages the declared layers
+    document = bake_file(graph, args.specs, settings)
     text = json.dumps(document, indent=2) + "\n"
     if args.output:
         args.output.write_text(text)

@@ -24,6 +24,17 @@ def test_bake_chains_combination_through_named_contexts(build_py):
     assert "contexts" not in bake["target"]["base"]
 
 
+def test_bake_file_points_at_a_declared_layers_staged_files(build_py):
+    """buildx reads the bake file after build.py has exited: what each target names is there."""
+    from labstack import REPO_ROOT
+
+    bake = json.loads(output(build_py("bake", "dashboard", "--tag", "t1")))
+    dockerfile = REPO_ROOT / bake["target"]["dashboard"]["dockerfile"]
+    assert dockerfile.is_file(), dockerfile
+    copied = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("COPY")]
+    assert copied and all((REPO_ROOT / source).exists() for source in copied), copied
+
+
 def test_bake_file_has_no_network_key_buildx_013_would_refuse(build_py):
     result = build_py("bake", "code-server", "--network", "host")
     bake = json.loads(output(result))
