@@ -1,5 +1,5 @@
 """Declared layers: a layer folder with an image.toml and no Dockerfile. Its [packages] (apt, pip into the
-Jupyter environment, R packages from Debian) and its [[apps]] with a `command` are rendered into the
+Jupyter environment, R packages from Debian or CRAN) and its [[apps]] with a `command` are rendered into the
 Dockerfile and the jupyter-server-proxy entry a hand-written layer would carry, by the same rules: the
 build's CA bundle as a secret on each networked step only, pinned pip packages under Jupyter's lock,
 labels, the layer's declaration in the image, and jovyan at the end. `build.py render NAME` prints the
@@ -47,12 +47,8 @@ class DeclaredApp:
 class Declaration:
     apt: tuple[str, ...] = ()
     pip: tuple[str, ...] = ()
-    r: tuple[str, ...] = ()  # R package names, installed as Debian's r-cran-<name>
+    r: tuple[str, ...] = ()  # R package names: Debian's r-cran-<name> where Debian has it, else CRAN's
     apps: tuple[DeclaredApp, ...] = ()
-
-    @property
-    def debian_packages(self) -> tuple[str, ...]:
-        return self.apt + tuple(f"r-cran-{name.lower()}" for name in self.r)
 
 
 def read_declaration(meta: Path, data: dict) -> Declaration:
@@ -152,10 +148,18 @@ def render_dockerfile(layer: str, parent: str, declaration: Declaration, stage_r
         FROM ${{BASE_IMAGE}}
         USER root
         """]
-    if declaration.debian_packages:
+    if declaration.apt:
         parts.append(f"""\
             RUN --mount=type=secret,id=ca_bundle \\
-                /usr/local/lib/labstack/apt-install {' '.join(declaration.debian_packages)}
+                /usr/local/lib/labstack/apt-install {' '.join(declaration.apt)}
+            """)
+    if declaration.r:
+        parts.append(f"""\
+            # each from Debian (r-cran-<name>) where Debian has it, else from the image's CRAN mirror;
+            # --build-arg LABSTACK_CRAN_URL=... names another for this layer
+            ARG LABSTACK_CRAN_URL=
+            RUN --mount=type=secret,id=ca_bundle \\
+                /usr/local/lib/labstack/install-r-packages {' '.join(declaration.r)}
             """)
     if declaration.pip:
         pins = " ".join(f'"{pin}"' for pin in declaration.pip)

@@ -27,7 +27,7 @@ def jupyter(image, spec):
 
 def test_debian_and_r_packages_are_installed(jupyter, spec):
     for layer in declared_layers(spec):
-        for package in layer.declaration.debian_packages:
+        for package in layer.declaration.apt:
             assert jupyter.exec(["dpkg-query", "-W", "-f=${Status}", package]) == "install ok installed", package
 
 

@@ -38,7 +38,7 @@ def declared(tmp_path, text=DASHBOARD, files=("panel.svg", "app.py")):
 
 def test_packages_and_apps_are_read(tmp_path):
     _, declaration = declared(tmp_path)
-    assert declaration.debian_packages == ("graphviz", "r-cran-tidyverse", "r-cran-data.table")
+    assert (declaration.apt, declaration.r) == (("graphviz",), ("tidyverse", "data.table"))
     assert declaration.pip == ("panel==1.5.4", "hvplot==0.11.1")
     assert [app.name for app in declaration.apps] == ["panel"]
 
@@ -49,11 +49,13 @@ def test_the_dockerfile_follows_the_hand_written_layers_rules(tmp_path):
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert lines[:3] == ["ARG BASE_IMAGE=labstack/base:latest", "FROM ${BASE_IMAGE}", "USER root"]
     assert lines[-2:] == ["USER ${NB_UID}", "WORKDIR /home/jovyan"]
-    assert "/usr/local/lib/labstack/apt-install graphviz r-cran-tidyverse r-cran-data.table" in text
+    assert "/usr/local/lib/labstack/apt-install graphviz\n" in text
+    assert "ARG LABSTACK_CRAN_URL=\n" in text  # empty unless given: the image's own mirror
+    assert "/usr/local/lib/labstack/install-r-packages tidyverse data.table\n" in text
     assert ('pip install --no-cache-dir --constraint /usr/local/lib/labstack/jupyter-lock.txt '
             '"panel==1.5.4" "hvplot==0.11.1"') in text
-    # the CA bundle is a secret on the two networked steps, and nowhere else
-    assert text.count("--mount=type=secret,id=ca_bundle") == 2
+    # the CA bundle is a secret on the three networked steps, and nowhere else
+    assert text.count("--mount=type=secret,id=ca_bundle") == 3
     assert "ca_bundle" not in "".join(line for line in lines if line.startswith(("COPY", "LABEL", "ENV")))
     assert "COPY build/stage/dashboard/declared/60-dashboard.py /etc/jupyter/labstack.d/60-dashboard.py" in text
     assert "COPY build/stage/dashboard/declared/folder/ /opt/labstack/layers/dashboard/" in text
@@ -65,7 +67,7 @@ def test_a_layer_with_packages_only_has_no_networkless_extras(tmp_path):
     text = render_dockerfile("tidyverse", "rstudio", declaration, tmp_path / "build" / "stage", tmp_path)
     assert "ARG BASE_IMAGE=labstack/rstudio:latest" in text
     assert "pip install" not in text and "labstack.d" not in text
-    assert "apt-install r-cran-tidyverse" in text
+    assert "install-r-packages tidyverse" in text and "apt-install" not in text
 
 
 def test_the_drop_in_puts_the_app_behind_jupyter_server_proxy(tmp_path):
@@ -216,7 +218,7 @@ def test_an_admins_folder_of_layers_joins_the_graph_and_a_clash_is_one_line(tmp_
     assert listed.returncode == 0 and "\ncourse " in listed.stdout, listed.stderr
     from_env = subprocess.run([sys.executable, str(root / "build.py"), "render", "course"], capture_output=True,
                               text=True, timeout=60, env={**env, "LABSTACK_LAYERS": str(admin)})
-    assert from_env.returncode == 0 and "apt-install r-cran-tidyverse" in from_env.stdout, from_env.stderr
+    assert from_env.returncode == 0 and "install-r-packages tidyverse" in from_env.stdout, from_env.stderr
     (admin / "base").mkdir()
     (admin / "base" / "image.toml").write_text('[packages]\napt = ["git"]\n')
     clash = subprocess.run([sys.executable, str(root / "build.py"), "list", "--layers", str(admin)], env=env,
