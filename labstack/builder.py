@@ -1,7 +1,6 @@
 """Build a spec's steps in order, each layer's Dockerfile on the image built before it."""
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +9,11 @@ import docker.errors
 
 from . import REPO_ROOT, LabstackError, __version__
 from .baseimage import DEFAULT_BASE_IMAGE, resolve_base_image
-from .declared import STAGE_ROOT, stage
+from .declared import DECLARED_DIR, STAGE_ROOT, stage
 from .engine import BuildRequest, Log, build, client, remove_image
 from .graph import BuildStep, Graph, images_dir, load_graph
 from .naming import Naming
+from .staging import sync_files
 from .versions import LABELLED_FROM, apply_labels, label_name, measure, version_tags, versions_of
 
 # Files a layer needs from outside the repository (a local .deb, .vsix extensions) are copied here,
@@ -73,12 +73,9 @@ def host_ca_bundle() -> Path | None:
 
 
 def stage_files(layer: str, files: list[Path]) -> None:
-    """Copy files (checked by build_spec before anything is pulled) into the layer's staging folder."""
-    folder = STAGE_DIR / layer
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for source in files:
-        shutil.copy2(source, folder / source.name)
+    """Copy files (checked by build_spec before anything is pulled) into the layer's staging folder; a
+    declared layer's rendered files beside them are stage_declared's."""
+    sync_files(STAGE_DIR / layer, files, keep=(DECLARED_DIR,))
 
 
 def stage_declared(layer) -> Path:
@@ -103,7 +100,7 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
     base_ref = resolve_base_image(settings.base_image, log)
     for name in graph.layers:
         stage_files(name, settings.layer_files.get(name, []))
-    for step in steps:  # after stage_files, which empties each layer's staging folder
+    for step in steps:
         if step.layer.declaration:
             stage_declared(step.layer)
     built: list[BuiltImage] = []

@@ -8,17 +8,19 @@ Dockerfile, for anyone who wants to read it or take it over.
 from __future__ import annotations
 
 import re
-import shutil
 import textwrap
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 from . import REPO_ROOT, LabstackError
+from .staging import sync_tree, write_text
 
 # build.py stages what a build needs here, inside the build context (the repository root).
 STAGE_ROOT = REPO_ROOT / "build" / "stage"
 # Where a declared layer's folder is in its image: an app's command reaches its files as {folder}.
 IMAGE_FOLDER = "/opt/labstack/layers/{name}"
+NOT_STAGED = ("__pycache__", "*.pyc", "test_*.py")  # the folder's tests and bytecode stay out of the image
 APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 PIP_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!-]+$")
 R_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9.]*$")
@@ -131,8 +133,11 @@ def render_drop_in(layer: str, declaration: Declaration) -> str:
     return "\n".join(lines) + "\n"
 
 
+DECLARED_DIR = "declared"  # in the layer's staging folder, beside the files its flags stage
+
+
 def stage_dir(stage_root: Path, layer: str) -> Path:
-    return stage_root / layer / "declared"
+    return stage_root / layer / DECLARED_DIR
 
 
 def render_dockerfile(layer: str, parent: str, declaration: Declaration, stage_root: Path, repo_root: Path) -> str:
@@ -192,11 +197,12 @@ def stage(layer: str, parent: str, folder: Path, declaration: Declaration, stage
     """Write the layer's build inputs under stage_root (inside the build context): its folder's files, the
     drop-in and the Dockerfile. Returns the Dockerfile's path."""
     target = stage_dir(stage_root, layer)
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(folder, target / "folder", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "test_*.py"))
+    sync_tree(folder, target / "folder", lambda name: any(fnmatch(name, p) for p in NOT_STAGED))
+    drop_in = target / f"60-{layer}.py"
     if declaration.apps:
-        (target / f"60-{layer}.py").write_text(render_drop_in(layer, declaration))
+        write_text(drop_in, render_drop_in(layer, declaration))
+    else:
+        drop_in.unlink(missing_ok=True)
     dockerfile = target / "Dockerfile"
-    dockerfile.write_text(render_dockerfile(layer, parent, declaration, stage_root, repo_root))
+    write_text(dockerfile, render_dockerfile(layer, parent, declaration, stage_root, repo_root))
     return dockerfile

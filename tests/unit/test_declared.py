@@ -103,6 +103,33 @@ def test_stage_writes_what_the_dockerfile_copies(tmp_path):
     assert (staged / "folder" / "image.toml").read_text() == DASHBOARD
 
 
+def test_staging_again_leaves_what_is_unchanged_in_place(tmp_path):
+    """A bake on another engine reads these files while the host's builds stage them again: what has not
+    changed is not rewritten (same inode, same mtime), what has is replaced, what went is removed, and the
+    files a layer's flags stage beside them leave the rendered ones alone."""
+    from labstack.staging import sync_files
+
+    folder, declaration = declared(tmp_path)
+    root = tmp_path / "build" / "stage"
+    dockerfile = stage("dashboard", "base", folder, declaration, root, tmp_path)
+    staged = dockerfile.parent
+    before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in staged.rglob("*") if path.is_file()}
+    (folder / "app.py").write_text("changed")
+    (folder / "panel.svg").unlink()
+    stage("dashboard", "base", folder, declaration, root, tmp_path)
+    after = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in staged.rglob("*") if path.is_file()}
+    assert (staged / "folder" / "app.py").read_text() == "changed"
+    assert staged / "folder" / "panel.svg" not in after
+    unchanged = [path for path in before if path.name not in ("app.py", "panel.svg")]
+    assert unchanged and all(after[path] == before[path] for path in unchanged)
+    # the flags' files (a .deb, say) beside the rendered ones: each build stages its own, not the other's
+    deb = tmp_path / "server.deb"
+    deb.write_text("deb")
+    sync_files(root / "dashboard", [deb], keep=("declared",))
+    sync_files(root / "dashboard", [], keep=("declared",))
+    assert not (root / "dashboard" / "server.deb").exists() and dockerfile.is_file()
+
+
 @pytest.mark.parametrize("change, says", [
     (('"panel==1.5.4"', '"panel"'), "needs a pinned version"),
     (('"panel==1.5.4"', '"panel>=1"'), "needs a pinned version"),
