@@ -3,6 +3,7 @@ per component ([[versions]]), run in the image; the answers become labels (io.la
 and, as docker-stacks does, tags (r-4.5.0, python-3.13.5) an admin can pin a profile to."""
 from __future__ import annotations
 
+import os
 import re
 import shlex
 
@@ -68,10 +69,14 @@ def apply_labels(image: str, measured: dict[str, str], tags: list[str], log: Log
                  extra: dict[str, str] | None = None) -> None:
     """Label `image` with what was measured (and `extra`) and give it `tags`: a build that adds no layer."""
     _LABEL_CONTEXT.mkdir(parents=True, exist_ok=True)
-    dockerfile = _LABEL_CONTEXT.parent / "labels.Dockerfile"
+    # one file per process: two builds labelling at once (a bake beside the host's builds) each read their own
+    dockerfile = _LABEL_CONTEXT.parent / f"labels-{os.getpid()}.Dockerfile"
     dockerfile.write_text(f"FROM {image}\n")
-    build(BuildRequest(dockerfile=dockerfile, context=_LABEL_CONTEXT, tags=tags,
-                       labels={**{label_name(name): value for name, value in measured.items()}, **(extra or {})}), log)
+    try:
+        build(BuildRequest(dockerfile=dockerfile, context=_LABEL_CONTEXT, tags=tags,
+                           labels={**{label_name(name): value for name, value in measured.items()}, **(extra or {})}), log)
+    finally:
+        dockerfile.unlink(missing_ok=True)
 
 
 def versions_of(chain: list) -> list[Version]:
