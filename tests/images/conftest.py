@@ -20,6 +20,7 @@ from labstack.graph import images_dir, layer_folders, load_graph
 from labstack.naming import Naming
 from labstack.settings import from_environment, from_json
 from labstack.testplan import FALLBACK_NOTE, build_with_fallback, default_specs, layers_of
+from engine26 import start_bake_beside, stop_bake_beside
 
 GRAPH = load_graph(images_dir(), *layer_folders())  # an admin's folders too (LABSTACK_LAYERS, set by build.py)
 # Images a test builds with extra files (a test extension) get a tag of their own, and no version tag:
@@ -138,6 +139,18 @@ def pytest_collection_modifyitems(items):
                      key=lambda item: first_seen[(item.module.__name__, item.callspec.params["spec"])])
     for index, item in zip(positions, ordered):
         items[index] = item
+    # a module whose bake is built beside the others (engine26.BakeBeside) runs last, to give it the most time
+    items.sort(key=lambda item: bool(getattr(item.module, "BAKE_BESIDE", False)))
+
+
+def pytest_collection_finish(session):
+    """Begin the bake beside the other modules, once what runs is known (after -k and the like)."""
+    if any(getattr(item.module, "BAKE_BESIDE", False) for item in session.items):
+        start_bake_beside()
+
+
+def pytest_unconfigure(config):
+    stop_bake_beside()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

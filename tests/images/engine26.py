@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
+from typing import TextIO
 
 import docker
 import docker.errors
@@ -51,22 +55,30 @@ def engine26_client(env: dict[str, str]) -> docker.DockerClient:
     return docker.DockerClient(base_url=env["DOCKER_HOST"], timeout=600)
 
 
-def run(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    """A command against that engine; its output also goes to this test's stderr as it comes, since
-    builds take minutes."""
+_RUNNING: set[subprocess.Popen] = set()  # what stop_bake_beside() ends, should the session end first
+
+
+def run(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = REPO_ROOT,
+        out: TextIO | None = None) -> subprocess.CompletedProcess:
+    """A command against that engine; its output also goes to `out` (this test's stderr) as it comes,
+    since builds take minutes."""
+    out = out or sys.stderr
     process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, errors="replace")
+    _RUNNING.add(process)
     lines: list[str] = []
     try:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
-            sys.stderr.write(line)
+            out.write(line)
         process.wait(timeout=timeout)
     except BaseException:
         process.kill()
         process.wait()
         raise
+    finally:
+        _RUNNING.discard(process)
     return subprocess.CompletedProcess(cmd, process.returncode, "".join(lines), "")
 
 
@@ -80,36 +92,96 @@ def docker_cli() -> str:
 SPECS = default_specs(load_graph(images_dir()))
 
 
-def build_py(*args: str, env: dict, timeout: float = 3600) -> subprocess.CompletedProcess:
-    return run([sys.executable, str(REPO_ROOT / "build.py"), *args], env, timeout)
+def build_py(*args: str, env: dict, timeout: float = 3600, out: TextIO | None = None) -> subprocess.CompletedProcess:
+    return run([sys.executable, str(REPO_ROOT / "build.py"), *args], env, timeout, out=out)
 
 
-def ensure_base_image(env: dict) -> None:
+def ensure_base_image(env: dict, out: TextIO | None = None) -> None:
     """The trixie base on that engine, made there as on any machine without a registry."""
     try:
         engine26_client(env).images.get(BASE_IMAGE)
     except docker.errors.ImageNotFound:
-        made = build_py("bootstrap", env=env, timeout=900)
+        made = build_py("bootstrap", env=env, timeout=900, out=out)
         assert made.returncode == 0, made.stdout[-2000:]
 
 
-def bake(env: dict, tag: str, folder: Path) -> tuple[dict[str, str], float]:
+BAKE_TAG = "bake"
+BAKE_TIMEOUT = 5400
+
+
+def bake(env: dict, tag: str, folder: Path, out: TextIO | None = None) -> tuple[dict[str, str], float]:
     """`build.py bake` of the whole graph, built by `docker buildx bake`: ({spec: ref}, seconds of the bake)."""
     import json
     import time
 
     bake_file = folder / "labstack.bake.json"
     written = build_py("bake", *SPECS, "--tag", tag, "--without-rstudio", "--base-image", BASE_IMAGE,
-                       "-o", str(bake_file), env=env)
+                       "-o", str(bake_file), env=env, out=out)
     assert written.returncode == 0, written.stdout[-2000:]
     started = time.monotonic()
-    result = run([docker_cli(), "buildx", "bake", "--progress", "plain", "-f", str(bake_file)], env, 5400)
+    result = run([docker_cli(), "buildx", "bake", "--progress", "plain", "-f", str(bake_file)], env, BAKE_TIMEOUT,
+                 out=out)
     seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-3000:]
-    labelled = build_py("label", *SPECS, "--tag", tag, env=env)  # the versions, measured as `build` does
+    labelled = build_py("label", *SPECS, "--tag", tag, env=env, out=out)  # the versions, measured as `build` does
     assert labelled.returncode == 0, labelled.stdout[-2000:]
     targets = json.loads(bake_file.read_text())["target"]
     return {spec: targets[spec.replace("+", "-")]["tags"][0] for spec in SPECS}, seconds
+
+
+class BakeBeside:
+    """The bake of the whole graph, begun when the session starts and built on the second engine while the
+    host's modules run: it takes ten minutes of CPU the host's tests mostly leave idle (browsers and hubs
+    wait), and the second engine yields the CPU to the host's work (scripts/start-engine26). The module
+    that checks the bake runs last and waits for it (tests/images/conftest.py). Nothing it does touches
+    the host engine or its network: its builds and containers are inside the second engine's."""
+
+    def __init__(self, tag: str = BAKE_TAG):
+        self.folder = Path(tempfile.mkdtemp(prefix="labstack-bake-beside-"))
+        self.log = self.folder / "bake.log"
+        self.outcome: tuple[dict[str, str], float] | BaseException | None = None
+        self.thread = threading.Thread(target=self._bake, args=(tag,), name="bake-beside", daemon=True)
+        self.thread.start()
+
+    def _bake(self, tag: str) -> None:
+        try:
+            with open(self.log, "w") as out:
+                env = pointed_env()
+                ensure_base_image(env, out)
+                self.outcome = bake(env, tag, self.folder, out)
+        except BaseException as error:  # told by result(), in the test that waits for it
+            self.outcome = error
+
+    def result(self, timeout: float = BAKE_TIMEOUT) -> tuple[dict[str, str], float]:
+        self.thread.join(timeout)
+        sys.stderr.write(self.log.read_text(errors="replace") if self.log.is_file() else "")
+        if self.thread.is_alive():
+            raise AssertionError(f"the bake begun beside the other tests did not end within {timeout} s")
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        assert self.outcome is not None
+        return self.outcome
+
+    def stop(self) -> None:
+        for process in list(_RUNNING):
+            process.kill()
+        self.thread.join(60)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+BESIDE: dict[str, BakeBeside] = {}  # "bake": the one begun for this session, if any
+
+
+def start_bake_beside() -> None:
+    """Begin the bake beside the other modules, where a second engine was started and nobody said
+    LABSTACK_BAKE_BESIDE=0 (then the bake runs in its module, alone, as it did)."""
+    if ENV_FILE.is_file() and os.environ.get("LABSTACK_BAKE_BESIDE", "1") != "0" and "bake" not in BESIDE:
+        BESIDE["bake"] = BakeBeside()
+
+
+def stop_bake_beside() -> None:
+    if "bake" in BESIDE:
+        BESIDE.pop("bake").stop()
 
 
 def write_user_repo(repo: Path) -> Path:
@@ -131,7 +203,6 @@ def repo2docker_build(env: dict, repo: Path, image_name: str, folder: Path,
     """The real repo2docker builds repo (its binder/Dockerfile) as BinderHub asks it: user jovyan, uid 1000
     (run as root, repo2docker would take uid 0 and refuse). Behind a TLS-intercepting proxy the RUN steps
     need the CA bundle: a BuildKit secret, handed to its `docker buildx build` through its configuration."""
-    import shutil
 
     repo2docker = shutil.which("jupyter-repo2docker")
     assert repo2docker, "jupyter-repo2docker is not installed (pip install -r requirements-dev.txt)"
