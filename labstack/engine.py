@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -207,8 +208,25 @@ class BuildRequest:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+_RUNNING_BUILDS: set[subprocess.Popen] = set()  # the builds of this process, for cancel_builds()
+_CANCELLED = threading.Event()
+
+
+def cancel_builds() -> None:
+    """Cancel every build this process runs, and any it would start after (as Ctrl-C does): builds run
+    in other threads too (testplan.build_in_waves)."""
+    _CANCELLED.set()
+    for process in list(_RUNNING_BUILDS):
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+
 def build(request: BuildRequest, log: Log) -> None:
     """Run one BuildKit build, streaming its progress; tags are only applied when it succeeds."""
+    if _CANCELLED.is_set():
+        raise BuildFailed(f"building {request.tags[0]} cancelled")
     builder = build_client()
     cmd = builder.command() + ["--progress", "plain", "-f", str(request.dockerfile)]
     for tag in request.tags:
@@ -234,6 +252,7 @@ def build(request: BuildRequest, log: Log) -> None:
         start_new_session=True,  # we forward Ctrl-C ourselves, so the build is cancelled, not orphaned
     )
     tail: list[str] = []
+    _RUNNING_BUILDS.add(process)
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -248,6 +267,8 @@ def build(request: BuildRequest, log: Log) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         raise
+    finally:
+        _RUNNING_BUILDS.discard(process)
     if returncode != 0:
         raise BuildFailed(f"building {request.tags[0]} failed: {_failure_reason(tail, returncode)}")
 

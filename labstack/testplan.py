@@ -11,10 +11,12 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from . import REPO_ROOT, LabstackError
+from .baseimage import resolve_base_image
 from .builder import BuildSettings, build_spec
-from .engine import BuildFailed, Log
+from .engine import BuildFailed, Log, cancel_builds, client
 from .graph import Graph
 from .layers import test_fallback
 from .settings import to_json
@@ -78,16 +80,12 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
         files += [module for name in layers for module in test_modules(name) if module not in files]
         if declared and str(DECLARED_TESTS) not in files:  # their packages and apps, from their image.toml
             files.append(str(DECLARED_TESTS))
-    images: dict[str, str] = {}
-    notes: list[str] = []
+    wanted: list[str] = []
     for spec in specs:
         layer = graph.layers.get(spec)
         # a layer built from a container (mig) is tested on fixtures made from the images it names
-        for wanted in (layer.test_needs if layer and layer.migration else (spec,)):
-            built, _, note = build_with_fallback(wanted, settings, graph, log)
-            notes += [note] if note else []
-            for step_spec, image in zip(_step_specs(graph, wanted), built):
-                images[step_spec] = image.tags[0]
+        wanted += [one for one in (layer.test_needs if layer and layer.migration else (spec,)) if one not in wanted]
+    images, notes = build_in_waves(wanted, settings, graph, log)
     with tempfile.NamedTemporaryFile("w", prefix="labstack-settings-", suffix=".json") as saved:
         saved.write(to_json(settings))
         saved.flush()
@@ -96,6 +94,48 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
         command += [arg for name, ref in images.items() for arg in ("--image", f"{name}={ref}")]
         env = dict(os.environ, **({FALLBACK_NOTE: "; ".join(notes)} if notes else {}))
         return subprocess.call(command + list(pytest_args), cwd=REPO_ROOT, env=env)
+
+
+def waves(specs: list[str], graph: Graph) -> list[list[str]]:
+    """The specs grouped by how many layers each has, fewest first: every image a spec is built on is
+    another spec's, with fewer layers, so it is built by an earlier wave (or from the cache, at once)."""
+    by_size: dict[int, list[str]] = {}
+    for spec in specs:
+        by_size.setdefault(len(graph.plan(spec)), []).append(spec)
+    return [by_size[size] for size in sorted(by_size)]
+
+
+def build_in_waves(specs: list[str], settings: BuildSettings, graph: Graph, log: Log) -> tuple[dict[str, str], list[str]]:
+    """Build each spec ({step spec: ref} of everything built, the fallback notes): a wave's specs at
+    once, on the same engine. While one build downloads, or runs a step on one core (code-server's npm
+    install, rstudio's apt), another has the CPU that would sit idle. Each line a build prints says
+    which spec it is, when builds share the log. Ctrl-C, or one build failing, cancels the others."""
+    images: dict[str, str] = {}
+    notes: list[str] = []
+    grouped = waves(specs, graph)
+    if len(grouped[0]) > 1:  # the base image pulled or bootstrapped once, not by two builds at once
+        client()
+        resolve_base_image(settings.base_image, log)
+    for wave in grouped:
+        def one(spec: str):
+            prefixed = log if len(wave) == 1 else (lambda line: log(f"[{spec}] {line}"))
+            return spec, build_with_fallback(spec, settings, graph, prefixed)
+        with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+            futures = [pool.submit(one, spec) for spec in wave]
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception():
+                        raise future.exception()
+            except BaseException:
+                cancel_builds()
+                raise
+            results = [future.result() for future in futures]
+        for spec, (built, _, note) in results:
+            notes += [note] if note else []
+            for step_spec, image in zip(_step_specs(graph, spec), built):
+                images[step_spec] = image.tags[0]
+    return images, notes
 
 
 def _step_specs(graph: Graph, spec: str) -> list[str]:

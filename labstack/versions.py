@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import tempfile
+from pathlib import Path
 
 from . import REPO_ROOT, LabstackError
 from .containers import TrackedContainer
@@ -69,8 +71,10 @@ def apply_labels(image: str, measured: dict[str, str], tags: list[str], log: Log
                  extra: dict[str, str] | None = None) -> None:
     """Label `image` with what was measured (and `extra`) and give it `tags`: a build that adds no layer."""
     _LABEL_CONTEXT.mkdir(parents=True, exist_ok=True)
-    # one file per process: two builds labelling at once (a bake beside the host's builds) each read their own
-    dockerfile = _LABEL_CONTEXT.parent / f"labels-{os.getpid()}.Dockerfile"
+    # one file per build: two builds labelling at once (in two threads, or a bake beside) read their own
+    handle, name = tempfile.mkstemp(dir=_LABEL_CONTEXT.parent, prefix="labels-", suffix=".Dockerfile")
+    os.close(handle)
+    dockerfile = Path(name)
     dockerfile.write_text(f"FROM {image}\n")
     try:
         build(BuildRequest(dockerfile=dockerfile, context=_LABEL_CONTEXT, tags=tags,

@@ -1,4 +1,6 @@
 """Pure pieces of the build: each step's build arguments, why a build failed, a migration's default name."""
+from pathlib import Path
+
 from labstack.builder import BuildSettings, step_build_args
 from labstack.engine import _failure_reason
 from labstack.graph import images_dir, load_graph
@@ -49,3 +51,30 @@ def test_failure_reason_prefers_our_install_scripts_line():
 def test_default_target_of_a_migration():
     assert default_target("Alice's VS Code", "ds", "r.example.org:5000", "2026-11") == "r.example.org:5000/ds/alice-s-vs-code-jupyter:2026-11"
     assert default_target("___", "labstack", "", "latest") == "labstack/migrated-jupyter:latest"
+
+
+def test_test_all_builds_in_waves_each_after_the_images_it_is_built_on():
+    from labstack.testplan import default_specs, waves
+
+    graph = load_graph(images_dir())
+    grouped = waves(default_specs(graph), graph)
+    assert grouped[0] == ["base"]
+    position = {spec: index for index, wave in enumerate(grouped) for spec in wave}
+    for spec, index in position.items():
+        parents = [step.image for step in graph.plan(spec)[:-1]]
+        assert all(position[parent] < index for parent in parents if parent in position), (spec, grouped)
+    assert {"code-server", "rstudio"} <= set(grouped[1])  # npm and apt at once
+
+
+def test_a_cancelled_run_starts_no_build_after():
+    import pytest
+
+    from labstack import engine
+    from labstack.engine import BuildFailed, BuildRequest, build, cancel_builds
+
+    try:
+        cancel_builds()
+        with pytest.raises(BuildFailed, match="cancelled"):
+            build(BuildRequest(dockerfile=Path("Dockerfile"), context=Path("."), tags=["labstack/x:never"]), print)
+    finally:
+        engine._CANCELLED.clear()
