@@ -43,8 +43,10 @@ for (const top of ["out", "extensions"]) {
         if (!EXTENSIONS.has(path.extname(file)) || !loadedByTheBrowser(relative)) continue;
         const body = fs.readFileSync(file);
         if (body.length < THRESHOLD) continue;
+        // quality 10, not 11: measured on these files, 1.7 % larger at less than half the time (54 s
+        // against 118 s on two cores); 9 is 10 % larger.
         const brotli = zlib.brotliCompressSync(body, {
-            params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length },
+            params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 10, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length },
         });
         const gzip = zlib.gzipSync(body, { level: 9 });
         fs.writeFileSync(file + ".br", brotli);
