@@ -280,7 +280,9 @@ def _failure_reason(tail: list[str], returncode: int) -> str:
     """One line that says why a build failed, from the end of BuildKit's plain progress output."""
     output = [m.group(1).strip() for m in map(_STEP_OUTPUT.match, tail) if m]
     hint = ""
-    if any("CERTIFICATE_VERIFY_FAILED" in line or "SELF_SIGNED_CERT" in line for line in output):
+    # pip and npm, then uv (rustls: "invalid peer certificate: UnknownIssuer")
+    if any(sign in line for line in output
+           for sign in ("CERTIFICATE_VERIFY_FAILED", "SELF_SIGNED_CERT", "invalid peer certificate")):
         hint = " (TLS certificate rejected: behind an intercepting proxy, pass --ca-bundle)"
     # Our install scripts say what went wrong on a line "labstack-error: ..."; prefer that.
     for line in reversed(output):

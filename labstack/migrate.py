@@ -197,8 +197,8 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
             "SOURCE_IMAGE": temporaries[-1], "NB_USER": findings.user, "NB_UID": str(findings.uid),
             "NB_GID": str(findings.gid), "NB_HOME": findings.home,
             "LABSTACK_VERSION": __version__, "MIGRATED_FROM": described,
-            # the same Jupyter as every labstack image: the pins of images/base
-            **{name: value for name, value in pinned("base").items() if name.startswith("JUPYTER")},
+            # the same Jupyter as every labstack image, installed the same way: the pins of images/base
+            **{name: value for name, value in pinned("base").items() if name.startswith("JUPYTER") or name == "UV_VERSION"},
             **reader.build_args(findings, state, {"cran_url": cran_url or ""}),
         }
         args.update(build_args)

@@ -42,6 +42,11 @@ def test_failure_reason_names_the_step_output_and_a_hint():
     assert reason.endswith("(TLS certificate rejected: behind an intercepting proxy, pass --ca-bundle)")
 
 
+def test_failure_reason_knows_uvs_certificate_error():
+    tail = ["#8 3.2 error: Request failed after 3 retries", "#8 3.2   Caused by: invalid peer certificate: UnknownIssuer"]
+    assert _failure_reason(tail, 2).endswith("(TLS certificate rejected: behind an intercepting proxy, pass --ca-bundle)")
+
+
 def test_failure_reason_prefers_our_install_scripts_line():
     tail = ["#9 0.51 labstack-error: cannot download RStudio Server 1: hand build.py the .deb", "#9 ERROR: exit 1"]
     assert _failure_reason(tail, 1) == "cannot download RStudio Server 1: hand build.py the .deb"

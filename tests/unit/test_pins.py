@@ -20,6 +20,6 @@ def test_every_pin_is_written_once():
 
 def test_the_migration_layer_takes_jupyter_pins_from_base():
     mig = (REPO_ROOT / "images" / "mig" / "Dockerfile").read_text()
-    for name in ("JUPYTERLAB_VERSION", "JUPYTER_SERVER_PROXY_VERSION", "JUPYTERHUB_VERSION"):
+    for name in ("JUPYTERLAB_VERSION", "JUPYTER_SERVER_PROXY_VERSION", "JUPYTERHUB_VERSION", "UV_VERSION"):
         assert f"ARG {name}\n" in mig and name in pinned("base")
     assert "install-jupyter.sh" in mig and "keep-ca-bundle.sh" in mig
