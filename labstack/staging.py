@@ -28,13 +28,23 @@ def _replace(target: Path, write) -> None:
 
 
 def write_text(target: Path, text: str) -> None:
+    # 0644, as a new file is (mkstemp makes it 0600): a drop-in COPY'd into an image is read by jovyan
     if target.is_file() and target.read_text() == text:
+        if target.stat().st_mode & 0o777 != 0o644:
+            target.chmod(0o644)
         return
-    _replace(target, lambda path: path.write_text(text))
+
+    def write(path: Path) -> None:
+        path.write_text(text)
+        path.chmod(0o644)
+
+    _replace(target, write)
 
 
 def copy_file(source: Path, target: Path) -> None:
     if target.is_file() and filecmp.cmp(source, target, shallow=False):
+        if target.stat().st_mode != source.stat().st_mode:  # made executable since, say
+            shutil.copymode(source, target)
         return
     _replace(target, lambda path: shutil.copy2(source, path))
 

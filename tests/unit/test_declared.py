@@ -113,13 +113,17 @@ def test_staging_again_leaves_what_is_unchanged_in_place(tmp_path):
     root = tmp_path / "build" / "stage"
     dockerfile = stage("dashboard", "base", folder, declaration, root, tmp_path)
     staged = dockerfile.parent
+    # what the image COPYs keeps a file's usual mode: jovyan reads the drop-in
+    assert all(path.stat().st_mode & 0o444 == 0o444 for path in staged.rglob("*") if path.is_file())
     before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in staged.rglob("*") if path.is_file()}
     (folder / "app.py").write_text("changed")
     (folder / "panel.svg").unlink()
+    (folder / "image.toml").chmod(0o755)  # a mode changes, the content not
     stage("dashboard", "base", folder, declaration, root, tmp_path)
     after = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in staged.rglob("*") if path.is_file()}
     assert (staged / "folder" / "app.py").read_text() == "changed"
     assert staged / "folder" / "panel.svg" not in after
+    assert (staged / "folder" / "image.toml").stat().st_mode & 0o777 == 0o755
     unchanged = [path for path in before if path.name not in ("app.py", "panel.svg")]
     assert unchanged and all(after[path] == before[path] for path in unchanged)
     # the flags' files (a .deb, say) beside the rendered ones: each build stages its own, not the other's
