@@ -49,13 +49,17 @@ def copy_file(source: Path, target: Path) -> None:
     _replace(target, lambda path: shutil.copy2(source, path))
 
 
+def _remove(entry: Path) -> None:
+    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
 def sync_files(folder: Path, files: list[Path], keep: tuple[str, ...] = ()) -> None:
     """folder holds exactly `files` (by name), besides the entries named in `keep`."""
     folder.mkdir(parents=True, exist_ok=True)
     wanted = {source.name: source for source in files}
     for entry in folder.iterdir():
         if entry.name not in wanted and entry.name not in keep:
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            _remove(entry)
     for name, source in wanted.items():
         copy_file(source, folder / name)
 
@@ -66,7 +70,7 @@ def sync_tree(source: Path, target: Path, ignore) -> None:
     wanted = {entry.name: entry for entry in source.iterdir() if not ignore(entry.name)}
     for entry in target.iterdir():
         if entry.name not in wanted or entry.is_dir() != wanted[entry.name].is_dir():
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            _remove(entry)
     for name, entry in wanted.items():
         if entry.is_dir():
             sync_tree(entry, target / name, ignore)
