@@ -169,19 +169,26 @@ class BakeBeside:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-BESIDE: dict[str, BakeBeside] = {}  # "bake": the one begun for this session, if any
+_beside: BakeBeside | None = None  # the one begun for this session, if any
+
+
+def bake_beside() -> BakeBeside | None:
+    return _beside
 
 
 def start_bake_beside() -> None:
     """Begin the bake beside the other modules, where a second engine was started and nobody said
     LABSTACK_BAKE_BESIDE=0 (then the bake runs in its module, alone, as it did)."""
-    if ENV_FILE.is_file() and os.environ.get("LABSTACK_BAKE_BESIDE", "1") != "0" and "bake" not in BESIDE:
-        BESIDE["bake"] = BakeBeside()
+    global _beside
+    if ENV_FILE.is_file() and os.environ.get("LABSTACK_BAKE_BESIDE", "1") != "0" and _beside is None:
+        _beside = BakeBeside()
 
 
 def stop_bake_beside() -> None:
-    if "bake" in BESIDE:
-        BESIDE.pop("bake").stop()
+    global _beside
+    if _beside is not None:
+        _beside.stop()
+        _beside = None
 
 
 def write_user_repo(repo: Path) -> Path:

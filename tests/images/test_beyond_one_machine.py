@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from jupyter_container import answers, poll_until
-from engine26 import (BAKE_TAG, BASE_IMAGE, BESIDE, CA_BUNDLE, SPECS, bake, build_py, docker_cli, engine26_client,
+from engine26 import (BAKE_TAG, BASE_IMAGE, CA_BUNDLE, SPECS, bake, bake_beside, build_py, docker_cli, engine26_client,
                       engine26_env, ensure_base_image, repo2docker_build, run, write_user_repo)
 from labstack import REPO_ROOT
 from conftest import GRAPH
@@ -44,7 +44,7 @@ def record(name: str, value: float | str) -> None:
 @pytest.fixture(scope="module")
 def env26():
     env = engine26_env()
-    if "bake" not in BESIDE:  # else the bake beside makes it, before it bakes
+    if bake_beside() is None:  # else the bake beside makes it, before it bakes
         ensure_base_image(env)
     return env
 
@@ -52,7 +52,7 @@ def env26():
 @pytest.fixture(scope="module")
 def baked(env26, tmp_path_factory):
     """The bake file for the whole graph, built by buildx on the Docker 26 engine: {spec: ref}."""
-    beside = BESIDE.get("bake")
+    beside = bake_beside()
     refs, seconds = beside.result() if beside else bake(env26, BAKE_TAG, tmp_path_factory.mktemp("bake"))
     # beside the other modules it took what CPU they left: its seconds are no build time to compare
     record("bake_seconds" if not beside else "bake_seconds_beside_the_other_tests", seconds)
