@@ -85,9 +85,11 @@ def session_filter() -> str:
     return f"{LABEL}={session}" if session else LABEL
 
 
-def remove_stray_containers(label: str = LABEL) -> int:
-    """Remove every container labstack started (`make clean`), or those with this label filter (a test run's)."""
-    strays = client().containers.list(all=True, filters={"label": label})
+def remove_stray_containers(label: str = LABEL, prefix: str = "") -> int:
+    """Remove every container labstack started (`make clean`), or those with this label filter (a test
+    run's), and of those only the ones named `prefix-...` where a prefix is given (one test's own)."""
+    strays = [container for container in client().containers.list(all=True, filters={"label": label})
+              if not prefix or container.name.startswith(f"{prefix}-")]
     for container in strays:
         try:
             container.remove(force=True, v=True)

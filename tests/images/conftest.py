@@ -20,7 +20,7 @@ from labstack.graph import images_dir, layer_folders, load_graph
 from labstack.naming import Naming
 from labstack.settings import from_environment, from_json
 from labstack.testplan import FALLBACK_NOTE, build_with_fallback, default_specs, layers_of
-from engine26 import start_bake_beside, stop_bake_beside
+import beside
 
 GRAPH = load_graph(images_dir(), *layer_folders())  # an admin's folders too (LABSTACK_LAYERS, set by build.py)
 # Images a test builds with extra files (a test extension) get a tag of their own, and no version tag:
@@ -139,18 +139,18 @@ def pytest_collection_modifyitems(items):
                      key=lambda item: first_seen[(item.module.__name__, item.callspec.params["spec"])])
     for index, item in zip(positions, ordered):
         items[index] = item
-    # a module whose bake is built beside the others (engine26.BakeBeside) runs last, to give it the most time
-    items.sort(key=lambda item: bool(getattr(item.module, "BAKE_BESIDE", False)))
+    # a module whose work is done beside the others (beside.py) runs last, to give that work the most time
+    items.sort(key=lambda item: hasattr(item.module, "begin_beside"))
 
 
-def pytest_collection_finish(session):
-    """Begin the bake beside the other modules, once what runs is known (after -k and the like)."""
-    if any(getattr(item.module, "BAKE_BESIDE", False) for item in session.items):
-        start_bake_beside()
-
-
-def pytest_unconfigure(config):
-    stop_bake_beside()
+@pytest.fixture(scope="session", autouse=True)
+def work_beside(request):
+    """Begin each module's work beside the others (beside.py) before the first test, once what runs is
+    known (after -k and the like); the fixtures it asks for (engine, image) outlive it."""
+    modules = dict.fromkeys(item.module for item in request.session.items if hasattr(item.module, "begin_beside"))
+    beside.begin(modules, request)
+    yield
+    beside.stop_all()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +21,7 @@ import pytest
 from labstack import REPO_ROOT
 from labstack.graph import images_dir, load_graph
 from labstack.testplan import default_specs
+from beside import Beside
 
 ENV_FILE = Path(os.environ.get("LABSTACK_ENGINE26_DIR", "/run/labstack-engine26")) / "env"
 # bake's base: no registry answers here, so the debootstrapped trixie (the default), made on that engine
@@ -55,7 +55,7 @@ def engine26_client(env: dict[str, str]) -> docker.DockerClient:
     return docker.DockerClient(base_url=env["DOCKER_HOST"], timeout=600)
 
 
-_RUNNING: set[subprocess.Popen] = set()  # what stop_bake_beside() ends, should the session end first
+_RUNNING: set[subprocess.Popen] = set()  # what BakeBeside.stop() ends, should the session end first
 
 
 def run(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = REPO_ROOT,
@@ -129,66 +129,34 @@ def bake(env: dict, tag: str, folder: Path, out: TextIO | None = None) -> tuple[
     return {spec: targets[spec.replace("+", "-")]["tags"][0] for spec in SPECS}, seconds
 
 
-class BakeBeside:
-    """The bake of the whole graph, begun when the session starts and built on the second engine while the
-    host's modules run: it takes ten minutes of CPU the host's tests mostly leave idle (browsers and hubs
-    wait), and the second engine yields the CPU to the host's work (scripts/start-engine26). The module
-    that checks the bake runs last and waits for it (tests/images/conftest.py). Nothing it does touches
-    the host engine or its network: its builds and containers are inside the second engine's."""
+class BakeBeside(Beside):
+    """The bake of the whole graph, built on the second engine while the host's modules run: it takes ten
+    minutes of CPU the host's tests mostly leave idle (browsers and hubs wait), and the second engine
+    yields the CPU to the host's work (scripts/start-engine26). Nothing it does touches the host engine
+    or its network: its builds and containers are inside the second engine's."""
 
     def __init__(self, tag: str = BAKE_TAG):
         self.folder = Path(tempfile.mkdtemp(prefix="labstack-bake-beside-"))
         self.log = self.folder / "bake.log"
-        self.outcome: tuple[dict[str, str], float] | BaseException | None = None
-        self.thread = threading.Thread(target=self._bake, args=(tag,), name="bake-beside", daemon=True)
-        self.thread.start()
+        super().__init__("the bake", lambda: self._bake(tag))
 
-    def _bake(self, tag: str) -> None:
-        try:
-            with open(self.log, "w") as out:
-                env = pointed_env()
-                ensure_base_image(env, out)
-                self.outcome = bake(env, tag, self.folder, out)
-        except BaseException as error:  # told by result(), in the test that waits for it
-            self.outcome = error
+    def _bake(self, tag: str) -> tuple[dict[str, str], float]:
+        with open(self.log, "w") as out:
+            env = pointed_env()
+            ensure_base_image(env, out)
+            return bake(env, tag, self.folder, out)
 
     def result(self, timeout: float = BAKE_TIMEOUT) -> tuple[dict[str, str], float]:
-        self.thread.join(timeout)
-        sys.stderr.write(self.log.read_text(errors="replace") if self.log.is_file() else "")
-        if self.thread.is_alive():
-            raise AssertionError(f"the bake begun beside the other tests did not end within {timeout} s")
-        if isinstance(self.outcome, BaseException):
-            raise self.outcome
-        assert self.outcome is not None
-        return self.outcome
+        try:
+            return super().result(timeout)
+        finally:
+            sys.stderr.write(self.log.read_text(errors="replace") if self.log.is_file() else "")
 
     def stop(self) -> None:
         for process in list(_RUNNING):
             process.kill()
-        self.thread.join(60)
+        super().stop()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-_beside: BakeBeside | None = None  # the one begun for this session, if any
-
-
-def bake_beside() -> BakeBeside | None:
-    return _beside
-
-
-def start_bake_beside() -> None:
-    """Begin the bake beside the other modules, where a second engine was started and nobody said
-    LABSTACK_BAKE_BESIDE=0 (then the bake runs in its module, alone, as it did)."""
-    global _beside
-    if ENV_FILE.is_file() and os.environ.get("LABSTACK_BAKE_BESIDE", "1") != "0" and _beside is None:
-        _beside = BakeBeside()
-
-
-def stop_bake_beside() -> None:
-    global _beside
-    if _beside is not None:
-        _beside.stop()
-        _beside = None
 
 
 def write_user_repo(repo: Path) -> Path:

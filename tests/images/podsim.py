@@ -48,8 +48,11 @@ def volume_name(claim: str) -> str:
     return f"labstack-pvc-{claim}{SESSION_SUFFIX}"
 
 
+POD_PREFIX = "labstack-pod"  # every simulated pod's container is named POD_PREFIX-...
+
+
 def pod_container_name(pod_name: str) -> str:
-    return f"labstack-pod-{pod_name}{SESSION_SUFFIX}"
+    return f"{POD_PREFIX}-{pod_name}{SESSION_SUFFIX}"
 
 
 class DockerPodSpawner(KubeSpawner):

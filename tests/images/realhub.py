@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 import textwrap
+import threading
 from contextlib import contextmanager
 
 import requests
@@ -49,24 +50,35 @@ LAYOUTS = ["one domain", "subdomains"]
 SUBDOMAIN_HOST = "hub.localhost"
 
 
+_RESOLVING = {"hubs": 0, "original": None}  # one patch, however many hubs run (a module's beside another's)
+_RESOLVING_LOCK = threading.Lock()
+
+
 @contextmanager
 def localhost_names_resolve():
     """*.localhost to 127.0.0.1 in this process (requests, websocket-client), as chromium does: this
-    machine's resolver knows only `localhost` itself."""
+    machine's resolver knows only `localhost` itself. Patched while any hub runs, restored after the
+    last: hubs in two threads may start and stop in any order."""
     import socket
 
-    original = socket.getaddrinfo
+    with _RESOLVING_LOCK:
+        if not _RESOLVING["hubs"]:
+            original = _RESOLVING["original"] = socket.getaddrinfo
 
-    def getaddrinfo(host, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".localhost"):
-            host = "127.0.0.1"
-        return original(host, *args, **kwargs)
+            def getaddrinfo(host, *args, **kwargs):
+                if isinstance(host, str) and host.endswith(".localhost"):
+                    host = "127.0.0.1"
+                return original(host, *args, **kwargs)
 
-    socket.getaddrinfo = getaddrinfo
+            socket.getaddrinfo = getaddrinfo
+        _RESOLVING["hubs"] += 1
     try:
         yield
     finally:
-        socket.getaddrinfo = original
+        with _RESOLVING_LOCK:
+            _RESOLVING["hubs"] -= 1
+            if not _RESOLVING["hubs"]:
+                socket.getaddrinfo = _RESOLVING["original"]
 
 
 def docker_spawner_config(prefix: str, image: str) -> str:

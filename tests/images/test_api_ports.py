@@ -51,7 +51,7 @@ def hub(image, engine, tmp_path_factory, cors_origins):
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner) as hub:
             yield hub
     finally:
-        remove_stray_containers(session_filter())
+        remove_stray_containers(session_filter(), prefix="labstack-api")
 
 
 def hub_as(hub, token, method, path, **kwargs):

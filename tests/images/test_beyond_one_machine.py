@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from jupyter_container import answers, poll_until
-from engine26 import (BAKE_TAG, BASE_IMAGE, CA_BUNDLE, SPECS, bake, bake_beside, build_py, docker_cli, engine26_client,
+from beside import begun
+from engine26 import (BAKE_TAG, BASE_IMAGE, CA_BUNDLE, ENV_FILE, SPECS, BakeBeside, bake, build_py, docker_cli, engine26_client,
                       engine26_env, ensure_base_image, repo2docker_build, run, write_user_repo)
 from labstack import REPO_ROOT
 from conftest import GRAPH
@@ -28,9 +29,6 @@ from labstack.testplan import layers_of
 from labstack.testplan import test_module as module_of_layer  # not a test: pytest would collect the name
 from layers_scan import find_in_image
 
-# Its bake is begun when the session starts, and built beside the other modules (engine26.BakeBeside);
-# this module runs last and waits for it (conftest.py).
-BAKE_BESIDE = True
 FIGURES = REPO_ROOT / "reports" / "beyond-one-machine.json"  # the timings of the last run, for the README
 
 
@@ -41,10 +39,16 @@ def record(name: str, value: float | str) -> None:
     FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
 
 
+def begin_beside(request):
+    """The bake, begun when the session starts and built beside the other modules (tests/images/beside.py),
+    where a second engine was started."""
+    return BakeBeside() if ENV_FILE.is_file() else None
+
+
 @pytest.fixture(scope="module")
 def env26():
     env = engine26_env()
-    if bake_beside() is None:  # else the bake beside makes it, before it bakes
+    if begun(__name__) is None:  # else the bake beside makes it, before it bakes
         ensure_base_image(env)
     return env
 
@@ -52,7 +56,7 @@ def env26():
 @pytest.fixture(scope="module")
 def baked(env26, tmp_path_factory):
     """The bake file for the whole graph, built by buildx on the Docker 26 engine: {spec: ref}."""
-    beside = bake_beside()
+    beside = begun(__name__)
     refs, seconds = beside.result() if beside else bake(env26, BAKE_TAG, tmp_path_factory.mktemp("bake"))
     # beside the other modules it took what CPU they left: its seconds are no build time to compare
     record("bake_seconds" if not beside else "bake_seconds_beside_the_other_tests", seconds)

@@ -67,7 +67,7 @@ def hub(request, image, engine, tmp_path_factory):
                          subdomains=request.param == "subdomains") as hub:
             yield {**hub, "layout": request.param}
     finally:
-        remove_stray_containers(session_filter())
+        remove_stray_containers(session_filter(), prefix="labstack-xuser")
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,14 @@ import re
 import secrets
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 
 from labstack import REPO_ROOT
 from labstack.containers import remove_stray_containers, session_filter
 from labstack.hub import PERSON_ACTIVITY
+from beside import Beside, begun
 from jupyter_container import copy_into
 from realhub import docker_spawner_config, api, logged_in, running_hub, server_url, spawn_all
 from services import Service, require
@@ -43,6 +45,7 @@ PERSON_EVERY = 8  # seconds between a person's actions: well inside TIMEOUT, wha
 IDLE_LASTS = TIMEOUT + CULL_EVERY + REPORT_EVERY + 3
 KEEPALIVE_CAP = 60  # seconds: past IDLE_LASTS, so that only the keep-alive can explain the server staying
 USERS = ("lab", "vscode", "alone", "shiny", "port", "keep")
+PREFIX = "labstack-cull"  # its containers' names
 PORT = 8765
 
 SPAWNER_CONFIG = """
@@ -65,28 +68,28 @@ c.JupyterHub.load_roles.append({{"name": "idle-culler", "services": ["idle-culle
 """
 
 
-@pytest.fixture(scope="module")
-def hub(image, engine, tmp_path_factory):
+@contextmanager
+def culling_hub(image_ref, engine, workdir):
     try:
         import dockerspawner  # noqa: F401
         import jupyterhub_idle_culler  # noqa: F401
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     culler_token = secrets.token_hex(16)
-    config = docker_spawner_config("labstack-cull", image("rstudio+code-server")) + SPAWNER_CONFIG.format(
+    config = docker_spawner_config(PREFIX, image_ref) + SPAWNER_CONFIG.format(
         report=REPORT_EVERY, cap=KEEPALIVE_CAP, culler_token=culler_token)
     # LABSTACK_CULLING_UPSTREAM=1, with an image from before labstack_proxy's activity module: how a hub
     # culled before (the closing note's "before"; the tests then fail, as they should)
     config += "" if os.environ.get("LABSTACK_CULLING_UPSTREAM") == "1" else PERSON_ACTIVITY
     try:
-        with running_hub(engine, tmp_path_factory.mktemp("hub"), config, users=USERS) as hub:
+        with running_hub(engine, workdir, config, users=USERS) as hub:
             hub["culler_token"] = culler_token
             for name in USERS:
                 assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
             spawn_all(hub, [(name, "", None) for name in USERS], timeout=240)
             yield hub
     finally:
-        remove_stray_containers(session_filter())
+        remove_stray_containers(session_filter(), prefix=PREFIX)  # its own: other modules' run meanwhile
 
 
 def running(hub, name) -> bool:
@@ -182,11 +185,50 @@ class PortPerson(Person):
         assert said == expected, f"the app's websocket answered {said!r}, not {expected!r}"
 
 
+def begin_beside(request):
+    """The whole scenario mostly waits (three timeouts of people acting, then one of idle tabs), so it
+    runs beside the other modules (beside.py), with a browser of its own in its thread."""
+    image_ref = request.getfixturevalue("image")("rstudio+code-server")
+    engine = request.getfixturevalue("engine")
+    workdir = request.getfixturevalue("tmp_path_factory").mktemp("hub")
+
+    def in_a_browser_of_its_own():
+        from playwright.sync_api import sync_playwright
+
+        from browser import launch_browser
+
+        with sync_playwright() as playwright:
+            chromium = launch_browser(playwright)
+            try:
+                return scenario(image_ref, engine, workdir, chromium)
+            finally:
+                chromium.close()
+
+    return Beside("the culling scenario", in_a_browser_of_its_own)
+
+
 @pytest.fixture(scope="module")
-def culling(hub, engine, browser):
+def culling(image, engine, tmp_path_factory, request):
     """Everyone's person phase, then their idle tabs: {user: seconds from the last person event to the
     cull, or None if never culled}, and what labstack-keepalive said."""
-    containers = {name: engine.containers.get(f"labstack-cull-{name}") for name in USERS}
+    work = begun(__name__)
+    if work is not None:
+        outcome = work.result(timeout=1200)
+    else:
+        outcome = scenario(image("rstudio+code-server"), engine, tmp_path_factory.mktemp("hub"),
+                           request.getfixturevalue("browser"))
+    print(f"\nlabstack: culled after the last person event (timeout {TIMEOUT} s, checked every {CULL_EVERY} s): "
+          f"{outcome['seconds']}; of which waiting for the culler's earlier stops in the same pass: {outcome['queued']}")
+    return outcome
+
+
+def scenario(image_ref, engine, workdir, browser):
+    with culling_hub(image_ref, engine, workdir) as hub:
+        return people_then_idle_tabs(hub, engine, browser)
+
+
+def people_then_idle_tabs(hub, engine, browser):
+    containers = {name: engine.containers.get(f"{PREFIX}-{name}") for name in USERS}
     app = copy_into(containers["port"], REPO_ROOT / "tests" / "images" / "proxy_app.py")
     containers["port"].exec_run(["python3", app, str(PORT)], user="1000", detach=True)
 
@@ -266,8 +308,6 @@ def observe(hub, people, said, keep_from):
     report.write_text(json.dumps({"timeout": TIMEOUT, "cull_every": CULL_EVERY, "person_phase": PERSON_PHASE,
                                   "seconds_from_last_person_event_to_cull": seconds,
                                   "seconds_waiting_for_the_cullers_earlier_stops": queued}, indent=2) + "\n")
-    print(f"\nlabstack: culled after the last person event (timeout {TIMEOUT} s, checked every {CULL_EVERY} s): {seconds}; "
-          f"of which waiting for the culler's earlier stops in the same pass: {queued}")
     return {"seconds": seconds, "queued": queued, "culled_early": culled_early, "said": said,
             "kept_past_timeout": kept_past_timeout}
 

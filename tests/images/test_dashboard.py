@@ -89,7 +89,7 @@ def alone(image, spec, engine, tmp_path_factory):
             spawn_all(hub, [("alice", "", {})])
             yield hub, engine.containers.get("labstack-dash-alice")
     finally:
-        remove_stray_containers(session_filter())
+        remove_stray_containers(session_filter(), prefix="labstack-dash")
 
 
 def test_the_dashboard_alone_is_alices_whole_server_and_refuses_bob(alone, browser, spec):

@@ -44,7 +44,7 @@ def hub(request, image, engine, tmp_path_factory):
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner, subdomains=request.param == "subdomains") as hub:
             yield {**hub, "images": images}
     finally:
-        remove_stray_containers(session_filter())
+        remove_stray_containers(session_filter(), prefix="labstack-e2e")
 
 
 @pytest.fixture(scope="module")

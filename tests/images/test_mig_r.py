@@ -214,7 +214,7 @@ def test_the_image_runs_under_the_printed_profile_in_the_pod_simulation(legacy, 
     """The hub.extraConfig as printed, in a real hub whose spawner is KubeSpawner (tests/images/podsim.py):
     alice spawns the migrated profile through the form; her pod runs as the image's user with the work
     in the image's home, lands where the profile says, and bob is refused."""
-    from podsim import pod_container_name, remove_claims
+    from podsim import POD_PREFIX, pod_container_name, remove_claims
     from realhub import api, login, running_hub, server_url, wait_until_ready
 
     snippet = printed_values(migration["stderr"])["hub"]["extraConfig"]["labstack-owner-only"]
@@ -246,7 +246,7 @@ def test_the_image_runs_under_the_printed_profile_in_the_pod_simulation(legacy, 
                                timeout=60).json()
             assert "data.csv" in {item["name"] for item in listed["content"]}
     finally:
-        remove_stray_containers(session_filter())
+        remove_stray_containers(session_filter(), prefix=POD_PREFIX)
         remove_claims()
 
 

@@ -82,7 +82,7 @@ def selections(profiles):
 @pytest.fixture(scope="module", params=LAYOUTS)
 def hub(request, profiles, engine, tmp_path_factory):
     pytest.importorskip("kubespawner", reason="jupyterhub-kubespawner is not installed (pip install -r requirements-dev.txt)")
-    from podsim import remove_claims
+    from podsim import POD_PREFIX, remove_claims
 
     from labstack import REPO_ROOT
     config = SPAWNER_CONFIG.format(tests=str(REPO_ROOT / "tests" / "images"), profiles=profiles)
@@ -94,7 +94,7 @@ def hub(request, profiles, engine, tmp_path_factory):
             hub["sessions"] = {name: login(hub, name) for name in (*PEOPLE, "bob")}
             yield hub
     finally:
-        remove_stray_containers(session_filter())
+        remove_stray_containers(session_filter(), prefix=POD_PREFIX)
         remove_claims()
 
 
