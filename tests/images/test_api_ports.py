@@ -18,6 +18,8 @@ from realhub import docker_spawner_config, api, running_hub, server_url, spawn_a
 from services import require
 from labstack import REPO_ROOT
 
+PREFIX = "labstack-api"  # the hub's containers: PREFIX-<user>, the cleanup's filter too
+
 SCOPE = "custom:labstack:api-port"
 CACHE_SECONDS = 5
 API_PORT, OTHER_PORT = 5000, 5001
@@ -45,13 +47,13 @@ def hub(image, engine, tmp_path_factory, cors_origins):
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     environment = {"LABSTACK_API_PORTS": str(API_PORT), "LABSTACK_TOKEN_CACHE_SECONDS": str(CACHE_SECONDS),
                    "LABSTACK_API_CORS_ORIGINS": f"{API_PORT}={cors_origins['listed']}"}
-    spawner = docker_spawner_config("labstack-api", image("code-server")) + SPAWNER_CONFIG.format(
+    spawner = docker_spawner_config(PREFIX, image("code-server")) + SPAWNER_CONFIG.format(
         environment=environment, scope=SCOPE)
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner) as hub:
             yield hub
     finally:
-        remove_stray_containers(session_filter(), prefix="labstack-api")
+        remove_stray_containers(session_filter(), prefix=PREFIX)
 
 
 def hub_as(hub, token, method, path, **kwargs):
@@ -64,7 +66,7 @@ def alice(hub, engine):
     for name in ("alice", "bob"):
         assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
     spawn_all(hub, [("alice", "", {})])
-    container = engine.containers.get("labstack-api-alice")
+    container = engine.containers.get(f"{PREFIX}-alice")
     app = copy_into(container, REPO_ROOT / "tests" / "images" / "proxy_app.py")
     for port in (API_PORT, OTHER_PORT):
         container.exec_run(["python3", app, str(port)], user="1000", detach=True)

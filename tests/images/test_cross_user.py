@@ -27,6 +27,8 @@ from jupyter_container import copy_into, poll_until
 from realhub import docker_spawner_config, LAYOUTS, api, logged_in, running_hub, server_url, spawn_all, user_token
 from services import require
 
+PREFIX = "labstack-xuser"  # the hub's containers: PREFIX-<user>, the cleanup's filter too
+
 HERE = Path(__file__).parent
 SPAWNER_CONFIG = """
 c.JupyterHub.allow_named_servers = True
@@ -61,13 +63,13 @@ def hub(request, image, engine, tmp_path_factory):
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
-    spawner = docker_spawner_config("labstack-xuser", images["code-server"]) + SPAWNER_CONFIG.format(images=repr(images))
+    spawner = docker_spawner_config(PREFIX, images["code-server"]) + SPAWNER_CONFIG.format(images=repr(images))
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner, users=("alice", "mallory"),
                          subdomains=request.param == "subdomains") as hub:
             yield {**hub, "layout": request.param}
     finally:
-        remove_stray_containers(session_filter(), prefix="labstack-xuser")
+        remove_stray_containers(session_filter(), prefix=PREFIX)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +79,10 @@ def users(hub, engine):
     servers = [""] + (["open"] if not hub["subdomains"] else [])
     spawn_all(hub, [("alice", "", None), *(("mallory", server, None) for server in servers),
                     ("alice", "r", {"image": "rstudio-code-server"})])  # "r": Shiny, through the hub
-    alice = engine.containers.get("labstack-xuser-alice")
+    alice = engine.containers.get(f"{PREFIX}-alice")
     start_in(alice, HERE / "proxy_app.py", 9090)
     for server in servers:
-        start_in(engine.containers.get("labstack-xuser-mallory" + (f"--{server}" if server else "")),
+        start_in(engine.containers.get(f"{PREFIX}-mallory" + (f"--{server}" if server else "")),
                  HERE / "attacker_page.py", 8080)
     tokens = {name: user_token(hub, name) for name in ("alice", "mallory")}
     # alice works: a terminal and a kernel are running on her server

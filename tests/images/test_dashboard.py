@@ -10,6 +10,8 @@ from jupyter_container import JupyterContainer
 from probes import assert_refused
 from realhub import docker_spawner_config, logged_in, login, running_hub, server_url, spawn_all, websocket_status
 
+PREFIX = "labstack-dash"  # the hub's containers: PREFIX-<user>, the cleanup's filter too
+
 LAYER = "dashboard"
 
 
@@ -83,13 +85,13 @@ c.Spawner.pre_spawn_hook = _alone
 def alone(image, spec, engine, tmp_path_factory):
     """A real hub whose alice runs the dashboard alone, spawned and ready."""
     pytest.importorskip("dockerspawner", reason="dockerspawner is not installed (pip install -r requirements-dev.txt)")
-    spawner = docker_spawner_config("labstack-dash", image(spec)) + ALONE
+    spawner = docker_spawner_config(PREFIX, image(spec)) + ALONE
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner) as hub:
             spawn_all(hub, [("alice", "", {})])
-            yield hub, engine.containers.get("labstack-dash-alice")
+            yield hub, engine.containers.get(f"{PREFIX}-alice")
     finally:
-        remove_stray_containers(session_filter(), prefix="labstack-dash")
+        remove_stray_containers(session_filter(), prefix=PREFIX)
 
 
 def test_the_dashboard_alone_is_alices_whole_server_and_refuses_bob(alone, browser, spec):

@@ -21,6 +21,8 @@ from jupyter_container import answers, poll_until
 from realhub import docker_spawner_config, LAYOUTS, api, login, running_hub, server_url, spawn_all, user_token, websocket_status
 from services import require
 
+PREFIX = "labstack-e2e"  # the hub's containers: PREFIX-<user>, the cleanup's filter too
+
 SPAWNER_CONFIG = """
 c.JupyterHub.allow_named_servers = True
 c.DockerSpawner.allowed_images = {images}
@@ -39,12 +41,12 @@ def hub(request, image, engine, tmp_path_factory):
     except ImportError as error:
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     images = {"code-server": image("code-server"), "rstudio-code-server": image("rstudio+code-server")}
-    spawner = docker_spawner_config("labstack-e2e", images["code-server"]) + SPAWNER_CONFIG.format(images=repr(images))
+    spawner = docker_spawner_config(PREFIX, images["code-server"]) + SPAWNER_CONFIG.format(images=repr(images))
     try:
         with running_hub(engine, tmp_path_factory.mktemp("hub"), spawner, subdomains=request.param == "subdomains") as hub:
             yield {**hub, "images": images}
     finally:
-        remove_stray_containers(session_filter(), prefix="labstack-e2e")
+        remove_stray_containers(session_filter(), prefix=PREFIX)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def users(hub, engine):
         assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
     spawn_all(hub, [("alice", "", {"image": "code-server"}), ("alice", "r", {"image": "rstudio-code-server"})])
     marker = f"alice-page-{uuid.uuid4().hex[:8]}"
-    container = engine.containers.get("labstack-e2e-alice")
+    container = engine.containers.get(f"{PREFIX}-alice")
     container.exec_run(["sh", "-c", PAGE_SERVER.format(marker=marker)], user="1000", detach=True)
     poll_until(lambda: container.exec_run(["curl", "-fsS", "http://127.0.0.1:8080/marker.txt"]).exit_code == 0,
                30, 0.5, lambda: "the page server in alice's container did not start")
