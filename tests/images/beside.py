@@ -37,7 +37,8 @@ class Beside:
         return self.outcome
 
     def stop(self) -> None:
-        """End early (the session ends first): what the work started must end with it."""
+        """The session ends: wait (a minute at most) for the work. A subclass that can end its work
+        early does it here (BakeBeside kills its commands); what is left, the engine fixture removes."""
         self.thread.join(60)
 
 
@@ -47,8 +48,10 @@ def wanted() -> bool:
 
 def begin(modules, request) -> None:
     """Each module's work, begun once, in the order the modules run."""
+    if not wanted():
+        return
     for module in modules:
-        if module.__name__ not in _BEGUN and wanted():
+        if module.__name__ not in _BEGUN:
             work = module.begin_beside(request)
             if work is not None:
                 _BEGUN[module.__name__] = work
