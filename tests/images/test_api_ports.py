@@ -8,6 +8,7 @@ and grants it to users through their role, as docs/api-ports.md tells an admin t
 """
 import json
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -236,10 +237,49 @@ def test_a_preflight_answers_cors_for_the_listed_origin_only(alice, cors_origins
     assert "Access-Control-Allow-Origin" not in jupyter.headers  # Jupyter's own CORS stays off
 
 
+def test_a_preflight_keeps_the_connection_the_hubs_proxy_sends_the_next_request_on(alice, cors_origins):
+    """On one connection to alice's server, as the hub's proxy keeps it alive: a preflight, then the
+    request it allowed, twice. (Answered before its request was read, a preflight made Tornado close
+    the connection; the hub's proxy sent the browser's fetch on it and answered 503 "socket hang up".)"""
+    import http.client
+
+    container = alice["container"]
+    container.reload()
+    published = next(binding[0]["HostPort"] for binding in container.ports.values() if binding)
+    path = f"{urlsplit(alice['url']).path}/proxy/{API_PORT}/headers"
+    asked = {"Origin": cors_origins["listed"], "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "authorization"}
+    connection = http.client.HTTPConnection("127.0.0.1", int(published), timeout=30)
+    try:
+        for method, headers, status in [("OPTIONS", asked, 204), ("GET", {"Authorization": f"token {alice['full']}"}, 200)] * 2:
+            connection.request(method, path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == status, (method, response.status)
+            time.sleep(0.3)  # time for a closing server to have closed
+    finally:
+        connection.close()
+
+
+def fetch_from(browser, origin: str, script: str) -> tuple[str, list[str]]:
+    """What `script` returned on a page of `origin`, and what the browser said: each failed request's
+    net error and each console message (a CORS refusal names the policy there)."""
+    said: list[str] = []
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.on("requestfailed", lambda request: said.append(f"{request.url}: {request.failure}"))
+        page.on("console", lambda message: said.append(message.text))
+        page.goto(f"{origin}/index.html")
+        return page.evaluate(script), said
+    finally:
+        context.close()
+
+
 def test_a_page_on_a_listed_origin_calls_the_port_with_fetch_and_others_cannot(alice, credentials, browser,
                                                                                 cors_origins, tmp_path):
     """In chromium: a page served from another loopback origin calls alice's API port with fetch and a
-    bearer token; the same page from an origin not listed is refused by the browser."""
+    bearer token; the same page from an origin not listed is refused by the browser, by its CORS policy."""
     from services import Service, wait_for_url
 
     token = credentials["alice's narrow token"]
@@ -251,19 +291,16 @@ def test_a_page_on_a_listed_origin_calls_the_port_with_fetch_and_others_cannot(a
             return String(response.status);
         }} catch (error) {{ return "refused: " + error.message; }}
     }}"""
-    results = {}
+    results, said = {}, {}
     for name, origin in cors_origins.items():
         port = origin.rsplit(":", 1)[1]
         server = Service(["python3", "-m", "http.server", port, "--bind", "127.0.0.1"], tmp_path)
         try:
             wait_for_url(f"{origin}/index.html", server.process, server.log, timeout=30)
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{origin}/index.html")
-            results[name] = page.evaluate(script)
-            context.close()
+            results[name], said[name] = fetch_from(browser, origin, script)
         finally:
             server.stop()
-    assert results["listed"] == "200", results
-    assert results["unlisted"].startswith("refused"), results
+    assert results["listed"] == "200", (results, said)
+    assert results["unlisted"].startswith("refused"), (results, said)
+    assert any("CORS policy" in line for line in said["unlisted"]), said
 

@@ -13,7 +13,7 @@ from jupyter_server_proxy.handlers import LocalProxyHandler, NamedLocalProxyHand
 from jupyterhub.services.auth import check_scopes  # noqa: E402
 from tornado import httputil, web  # noqa: E402
 
-from labstack_proxy import api_ports, upstream  # noqa: E402
+from labstack_proxy import api_ports, uploads, upstream  # noqa: E402
 
 SCOPE = "custom:labstack:api-port"
 SETTINGS = {"LABSTACK_API_PORTS": "5000,8050", "LABSTACK_API_CORS_ORIGINS": "5000=https://dash.example https://b.example"}
@@ -137,22 +137,31 @@ def test_a_refused_redirect_is_restored_once_allowed():
 
 
 def preflight(port, origin):
+    """A preflight through the installed prepare (Tornado runs it before reading the request), then the
+    method (called once the request is read)."""
     request_handler = handler(f"/proxy/{port}/api", {"Origin": origin, "Access-Control-Request-Method": "POST",
                                                      "Access-Control-Request-Headers": "authorization"}, method="OPTIONS")
-    return api_ports.answer_preflight(request_handler), request_handler
+    asyncio.run(uploads.prepare_streaming_upload(request_handler))
+    # answered before its request is read, Tornado closes the connection the hub's proxy sends the next on
+    assert not request_handler._finished
+    request_handler.options(*request_handler.path_args)
+    assert request_handler._finished
+    return request_handler
 
 
-def test_a_preflight_is_answered_with_cors_headers_for_a_listed_origin_only():
-    answered, listed = preflight(5000, "https://dash.example")
-    assert answered and listed.get_status() == 204
+def test_a_preflight_is_answered_once_read_with_cors_headers_for_a_listed_origin_only():
+    listed = preflight(5000, "https://dash.example")
+    assert listed.get_status() == 204
     assert listed._headers["Access-Control-Allow-Origin"] == "https://dash.example"
     assert "authorization" in listed._headers["Access-Control-Allow-Headers"].lower()
     assert "Access-Control-Allow-Credentials" not in listed._headers
-    answered, other = preflight(5000, "https://evil.example")
-    assert answered and other.get_status() == 204 and "Access-Control-Allow-Origin" not in other._headers
-    answered, no_cors_port = preflight(8050, "https://dash.example")
-    assert answered and "Access-Control-Allow-Origin" not in no_cors_port._headers
-    assert preflight(5001, "https://dash.example")[0] is False  # not an API port: authentication as ever
+    other = preflight(5000, "https://evil.example")
+    assert other.get_status() == 204 and "Access-Control-Allow-Origin" not in other._headers
+    no_cors_port = preflight(8050, "https://dash.example")
+    assert no_cors_port.get_status() == 204 and "Access-Control-Allow-Origin" not in no_cors_port._headers
+    not_api = handler("/proxy/5001/api", {"Origin": "https://dash.example", "Access-Control-Request-Method": "POST"},
+                      method="OPTIONS")
+    assert not api_ports.is_preflight(not_api)  # not an API port: authentication as ever
 
 
 def test_a_response_to_an_api_client_allows_its_listed_origin():

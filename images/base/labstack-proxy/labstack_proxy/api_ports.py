@@ -157,25 +157,25 @@ def remove_token(handler) -> None:
         request.arguments.pop("token", None)
 
 
-def answer_preflight(handler) -> bool:
-    """A browser's CORS preflight to an allowed port, answered here: it carries no token, so it never
-    reaches the app or authentication. True when answered."""
+def is_preflight(handler) -> bool:
+    """A browser's CORS preflight to an allowed port: it carries no token, so it never reaches the app
+    or authentication, and is answered here (answer_preflight)."""
     headers = handler.request.headers
-    if handler.request.method != "OPTIONS" or "Access-Control-Request-Method" not in headers:
-        return False
-    port = api_port(handler)
-    if port is None:
-        return False
+    return (handler.request.method == "OPTIONS" and "Access-Control-Request-Method" in headers
+            and api_port(handler) is not None)
+
+
+def answer_preflight(handler) -> None:
+    """204, with the CORS headers for a listed origin only."""
     handler.set_status(204)
     handler.set_header("Vary", "Origin")
-    origin = headers.get("Origin", "")
-    if origin in SETTINGS.origins.get(port, ()):
+    origin = handler.request.headers.get("Origin", "")
+    if origin in SETTINGS.origins.get(api_port(handler), ()):
         handler.set_header("Access-Control-Allow-Origin", origin)
         handler.set_header("Access-Control-Allow-Methods", PREFLIGHT_METHODS)
         handler.set_header("Access-Control-Allow-Headers", PREFLIGHT_HEADERS)
         handler.set_header("Access-Control-Max-Age", "600")
     handler.finish()
-    return True
 
 
 def allow_origin(handler) -> None:

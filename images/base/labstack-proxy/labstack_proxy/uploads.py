@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 
-from .api_ports import answer_preflight
+from .api_ports import answer_preflight, is_preflight
 from .own_pages import authenticate_own_pages
 from .streaming import UNLIMITED, read_in_large_chunks
 from .upstream import UPSTREAM
@@ -86,10 +86,14 @@ async def prepare_streaming_upload(self, *args, **kwargs):
     upstream's prepare runs when Tornado calls the method, after it has read the request to its end, as
     it did before bodies streamed; run here, a refusal or a login redirect would close the browser's
     keep-alive connection (Tornado closes one answered before its request was read)."""
-    if answer_preflight(self):  # a CORS preflight to an API port carries no token: answered here
-        return
     name = self.request.method.lower()
     method = getattr(self, name)
+    if is_preflight(self):
+        # answered when Tornado calls the method, once the request is read: answered here, it would
+        # close the connection, which the hub's proxy keeps alive and sends the next request on (the
+        # browser's fetch, right after its preflight, then fails: 503 "socket hang up")
+        setattr(self, name, lambda *args, **kwargs: answer_preflight(self))
+        return
     if (self.rewrite_response or self.request.method not in STREAMED_METHODS
             or not has_length(self.request.headers)):
         async def prepared_then_method(*args, **kwargs):
