@@ -82,6 +82,11 @@ def growth_mb(jupyter, before) -> float:
     return jupyter_memory(jupyter)["peak_mb"] - before["rss_mb"]
 
 
+def say_stalled_growth(size_mb: int, stalled: float, grown: float) -> None:
+    print(f"\nlabstack: {size_mb} MB to a browser stalled {STALL_SECONDS:.0f}s: Jupyter's peak grew "
+          f"{stalled:.0f} MB while stalled, {grown:.0f} MB in all")
+
+
 def test_a_stalled_browser_is_sent_the_apps_websocket_whole_with_jupyter_flat(jupyter, proxy_app):
     """App → browser: the app's stream waits for the browser; once it reads, every byte arrives, in order."""
     import websocket
@@ -104,11 +109,40 @@ def test_a_stalled_browser_is_sent_the_apps_websocket_whole_with_jupyter_flat(ju
     finally:
         ws.close()
     grown = growth_mb(jupyter, before)
-    print(f"\nlabstack: {STREAM_MB} MB to a browser stalled {STALL_SECONDS:.0f}s: Jupyter's peak grew "
-          f"{stalled:.0f} MB while stalled, {grown:.0f} MB in all")
+    say_stalled_growth(STREAM_MB, stalled, grown)
     assert received == size and closed, f"{received} of {size} bytes, closed: {closed}"
     assert digest.hexdigest() == stream_sha256(size), "the stream arrived out of order"
     assert grown <= GROWTH_MB, f"Jupyter's peak memory grew {grown:.0f} MB for a stalled browser"
+
+
+def test_a_stalled_browser_downloading_holds_back_the_app_with_jupyter_flat(jupyter, proxy_app):
+    """A proxied download to a browser that stalls, then reads slowly: the app's answer waits for it
+    (before the fix, the app's whole answer was read into Jupyter while the browser lagged)."""
+    size = SENT_MB << 20
+    before = jupyter_memory(jupyter)
+    reset_peak_memory(jupyter, before["pid"])
+    sock = socket.socket()
+    for level, option, value in SLOW:
+        sock.setsockopt(level, option, value)
+    sock.settimeout(60)
+    try:
+        sock.connect((jupyter.host, jupyter.port))
+        sock.sendall(f"GET /proxy/{proxy_app}/bytes/{size} HTTP/1.1\r\nHost: {jupyter.host}:{jupyter.port}\r\n"
+                     f"Authorization: token {jupyter.token}\r\nConnection: close\r\n\r\n".encode())
+        time.sleep(STALL_SECONDS)
+        stalled = growth_mb(jupyter, before)
+        received = 0
+        for _ in range(size // 1024):  # bounded: the answer and its close, a few KB at a time
+            data = sock.recv(64 << 10)
+            if not data:
+                break
+            received += len(data)
+    finally:
+        sock.close()
+    grown = growth_mb(jupyter, before)
+    say_stalled_growth(SENT_MB, stalled, grown)
+    assert received > size, f"{received} bytes of a {size}-byte answer and its headers"
+    assert grown <= GROWTH_MB, f"Jupyter's peak memory grew {grown:.0f} MB for a stalled download"
 
 
 def test_an_app_that_does_not_read_holds_back_the_browser_with_jupyter_flat(jupyter, proxy_app):

@@ -108,7 +108,10 @@ async def proxy_streaming(self, host, port, proxied_path, body, client):
 
     def streaming_callback(chunk: bytes):
         self.write(chunk)
-        return self.flush()  # read on once the browser has taken this chunk: memory stays flat
+        # Read on once the browser has taken this chunk: memory stays flat. Tornado's own flush, not the
+        # handler's: upstream's WebSocketHandlerMixin covers it on each handler with a wrapper that drops
+        # the future, and a browser slower than the app then had the app's whole answer held in Jupyter.
+        return web.RequestHandler.flush(self)
 
     upload = getattr(self, "labstack_upload", None)  # a request body being passed on as it arrives
     extra = {"body_producer": upload.produce, "allow_nonstandard_methods": True} if upload else {}
