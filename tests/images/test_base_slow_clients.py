@@ -1,4 +1,4 @@
-"""A slow or stalled browser never swells Jupyter (labstack_proxy/flow.py), on every image.
+"""A slow or stalled browser never swells Jupyter (labstack_proxy/flow.py).
 
 The client is what a browser on a bad network or a suspended laptop is: a websocket with a 4 KB receive
 buffer that reads nothing for STALL_SECONDS. Upstream reads everything the app (or the terminal's program)
@@ -17,7 +17,10 @@ import requests
 from jupyter_container import JupyterContainer, poll_until
 from probes import jupyter_memory, reset_peak_memory, start_kernel, start_proxy_app
 
-LAYER = "base"  # every image: each proxies websockets and has Jupyter's terminals
+LAYER = "base"
+# Flow control is base's labstack_proxy, the same files in every image built on it (no layer sets its
+# bound): a mechanism of the layer's files, tested once, on base, as base's streaming tests are.
+pytestmark = pytest.mark.layer_image
 
 # Big enough that upstream's path holds well past GROWTH_MB (it reads the app's stream whole within the
 # stall; a client sends 96 MB to an app that does not read in about as long, half of it held by then),
