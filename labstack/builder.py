@@ -114,7 +114,10 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
         started = time.monotonic()
         root_ref = refs.get(steps[0].image, parent_ref)
         build(_request(step, parent_ref, root_ref, tags, settings, ca_bundle), log)
-        tags = label_measured_versions(tags, [s.layer for s in steps[:number]], settings.naming.repository(step.image), log)
+        # a build with no version tag (a test's variant, a test run by hand) takes only its own tag: the
+        # measured ones (python-3.13.5, ...) name a user's image, which it must not replace
+        tags = label_measured_versions(tags, [s.layer for s in steps[:number]], settings.naming.repository(step.image),
+                                       log, add_tags=bool(settings.naming.version_tag))
         seconds = time.monotonic() - started
         size = client().images.get(tags[0]).attrs["Size"]
         log(f"labstack: built {tags[0]} in {seconds:.0f}s, {size / 1e6:.0f} MB")
@@ -123,9 +126,10 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
     return built
 
 
-def label_measured_versions(tags: list[str], chain: list, repository: str, log: Log) -> list[str]:
-    """Measure the versions the layers declare in the image just built, label it with them and add
-    the version tags; the unlabelled image it was is removed (it shares every layer).
+def label_measured_versions(tags: list[str], chain: list, repository: str, log: Log,
+                            add_tags: bool = True) -> list[str]:
+    """Measure the versions the layers declare in the image just built, label it with them and (with
+    `add_tags`) add the version tags; the unlabelled image it was is removed (it shares every layer).
 
     A build that came from the cache is the image labelled before: that labelled image is tagged again,
     not labelled anew. A new label build would give it a new ID (a new creation time), and every image
@@ -141,7 +145,8 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
     if earlier:
         labels = earlier[0].labels
         measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
-        tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
+        if add_tags:
+            tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
         for tag in tags:
             name, _, version = tag.rpartition(":")
             earlier[0].tag(name, version)
@@ -153,7 +158,8 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
     built.tag(*own.rsplit(":", 1))
     try:
         measured = measure(own, versions)
-        tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
+        if add_tags:
+            tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
         apply_labels(own, measured, tags, log, extra={LABELLED_FROM: unlabelled})
     finally:
         try:
