@@ -16,6 +16,10 @@ def test_upstream_suite_passes_with_labstack_proxy(image):
             pytest.fail(message)
         pytest.skip(message)
     outcome = upstream_suite.run(image("base"))
+    flaky = upstream_suite.PINS.get("flaky", {})
+    if outcome.failed and all(any(part in test for part in flaky) for test in outcome.failed):
+        print(f"\nlabstack: upstream's suite failed only tests listed as flaky, run again: {outcome.failed}")
+        outcome = upstream_suite.run(image("base"))
     known = upstream_suite.PINS.get("known_failures", {})
     unexpected = [test for test in outcome.failed if test not in known]
     assert not unexpected, f"{len(unexpected)} of upstream's tests failed: {unexpected[:10]}\n{outcome.output[-4000:]}"
