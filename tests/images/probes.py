@@ -109,6 +109,28 @@ print(json.dumps(found))
 """
 
 
+def answers_on_one_connection(host: str, port: int, requests_: list[tuple[str, str, dict]]) -> list[int]:
+    """Each (method, path, headers) sent in turn on one kept-alive connection, as a browser or the hub's
+    proxy sends them; the statuses. A server that closed the connection after an answer makes the next
+    request fail (http.client's RemoteDisconnected): Tornado closes one answered before its request was
+    read, and its client learns of it only by losing its next request."""
+    import http.client
+    import time
+
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    statuses = []
+    try:
+        for method, path, headers in requests_:
+            connection.request(method, path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+            time.sleep(0.3)  # time for a closing server to have closed
+    finally:
+        connection.close()
+    return statuses
+
+
 def listening_sockets(jupyter: JupyterContainer) -> list[dict]:
     """[{port, address (hex, as in /proc/net/tcp), cmd}] for TCP listeners of the container's processes."""
     return json.loads(jupyter.exec(["python", "-c", LISTENING_SCRIPT]).strip().splitlines()[-1])

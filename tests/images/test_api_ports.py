@@ -241,7 +241,7 @@ def test_a_preflight_keeps_the_connection_the_hubs_proxy_sends_the_next_request_
     """On one connection to alice's server, as the hub's proxy keeps it alive: a preflight, then the
     request it allowed, twice. (Answered before its request was read, a preflight made Tornado close
     the connection; the hub's proxy sent the browser's fetch on it and answered 503 "socket hang up".)"""
-    import http.client
+    from probes import answers_on_one_connection
 
     container = alice["container"]
     container.reload()
@@ -249,16 +249,8 @@ def test_a_preflight_keeps_the_connection_the_hubs_proxy_sends_the_next_request_
     path = f"{urlsplit(alice['url']).path}/proxy/{API_PORT}/headers"
     asked = {"Origin": cors_origins["listed"], "Access-Control-Request-Method": "GET",
              "Access-Control-Request-Headers": "authorization"}
-    connection = http.client.HTTPConnection("127.0.0.1", int(published), timeout=30)
-    try:
-        for method, headers, status in [("OPTIONS", asked, 204), ("GET", {"Authorization": f"token {alice['full']}"}, 200)] * 2:
-            connection.request(method, path, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            assert response.status == status, (method, response.status)
-            time.sleep(0.3)  # time for a closing server to have closed
-    finally:
-        connection.close()
+    sent = [("OPTIONS", path, asked), ("GET", path, {"Authorization": f"token {alice['full']}"})] * 2
+    assert answers_on_one_connection("127.0.0.1", int(published), sent) == [204, 200, 204, 200]
 
 
 def fetch_from(browser, origin: str, script: str) -> tuple[str, list[str]]:

@@ -367,17 +367,9 @@ def test_websockets_stream_and_echo_through_the_proxy(jupyter, proxy_app, route)
 def test_keep_alive_connections_survive_a_refusal_and_a_proxied_answer(jupyter, proxy_app):
     """One connection, as a browser keeps it: a login redirect, then proxied answers, then the redirect
     again. (Run before the request is read to its end, a refusal would make Tornado close it.)"""
-    import http.client
-    import time
+    from probes import answers_on_one_connection
 
-    connection = http.client.HTTPConnection(jupyter.host, jupyter.port, timeout=30)
-    try:
-        for token in (False, True, True, False):
-            headers = {"Authorization": f"token {jupyter.token}"} if token else {}
-            connection.request("GET", f"/proxy/{proxy_app}/status/200", headers=headers)
-            response = connection.getresponse()
-            response.read()
-            assert response.status == (200 if token else 302)
-            time.sleep(0.3)  # time for a closing server to have closed
-    finally:
-        connection.close()
+    tokens = (False, True, True, False)
+    path = f"/proxy/{proxy_app}/status/200"
+    sent = [("GET", path, {"Authorization": f"token {jupyter.token}"} if token else {}) for token in tokens]
+    assert answers_on_one_connection(jupyter.host, jupyter.port, sent) == [200 if token else 302 for token in tokens]
