@@ -137,6 +137,12 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
     versions = versions_of(chain)
     if not versions:
         return tags
+
+    def with_measured(measured: dict[str, str]) -> list[str]:
+        if not add_tags:
+            return tags
+        return tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
+
     built = client().images.get(tags[0])
     unlabelled = built.id
     # the same layers too: a label names what was labelled, the layers prove it
@@ -145,8 +151,7 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
     if earlier:
         labels = earlier[0].labels
         measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
-        if add_tags:
-            tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
+        tags = with_measured(measured)
         for tag in tags:
             name, _, version = tag.rpartition(":")
             earlier[0].tag(name, version)
@@ -158,8 +163,7 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
     built.tag(*own.rsplit(":", 1))
     try:
         measured = measure(own, versions)
-        if add_tags:
-            tags = tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
+        tags = with_measured(measured)
         apply_labels(own, measured, tags, log, extra={LABELLED_FROM: unlabelled})
     finally:
         try:
