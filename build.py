@@ -43,7 +43,12 @@ def cmd_test(args: argparse.Namespace, graph) -> int:
     """Build each spec with these settings, then run the tests of every layer in it against those images."""
     from labstack.testplan import run_tests
 
-    return run_tests(args.specs, build_settings(args, graph), graph, args.pytest_args, log)
+    from labstack.lanes import default_lanes
+
+    if args.lanes is not None and args.lanes < 1:
+        raise LabstackError(f"--lanes {args.lanes}: a whole number of 1 or more")
+    lanes = args.lanes if args.lanes is not None else default_lanes()
+    return run_tests(args.specs, build_settings(args, graph), graph, args.pytest_args, log, lanes)
 
 
 def cmd_run(args: argparse.Namespace, graph) -> int:
@@ -220,6 +225,9 @@ def make_parser(graph) -> argparse.ArgumentParser:
     command("build", cmd_build, "build NAME[+NAME...] and its parents, in order", "+", build_flags)
     p = command("test", cmd_test, "build NAME (or all) with these flags, then run the tests of each of its layers on it",
                 "+", build_flags)
+    p.add_argument("--lanes", type=int, default=None, metavar="N",
+                   help="run the test modules in N pytest processes side by side (default: 2 where there are "
+                        "two cores or more, else 1)")
     p.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
     p = command("run", cmd_run, "build NAME if needed and serve it on 127.0.0.1:PORT with a new token, until Ctrl-C",
                 "1", build_flags)

@@ -8,16 +8,17 @@ settings as JSON, for the variants a test builds itself (a test extension, a kep
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
 
 from . import REPO_ROOT, LabstackError
 from .baseimage import resolve_base_image
 from .builder import BuildSettings, build_spec
 from .engine import BuildFailed, Log, cancel_builds, client
 from .graph import Graph
+from .lanes import deal, module_seconds, run_lanes
 from .layers import test_fallback
 from .settings import to_json
 
@@ -68,7 +69,8 @@ def test_modules(layer: str) -> list[str]:
     return [str(path) for path in [main, *sorted(TESTS.glob(f"{main.stem}_*.py"))] if path.is_file()]
 
 
-def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_args: list[str], log: Log) -> int:
+def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_args: list[str], log: Log,
+              lanes: int = 1) -> int:
     everything = specs == ["all"]
     specs = default_specs(graph) if everything else specs
     files: list[str] = []
@@ -89,11 +91,18 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
     with tempfile.NamedTemporaryFile("w", prefix="labstack-settings-", suffix=".json") as saved:
         saved.write(to_json(settings))
         saved.flush()
-        command = [sys.executable, "-m", "pytest", *([str(TESTS)] if everything else files),
-                   "--labstack-settings", saved.name]
-        command += [arg for name, ref in images.items() for arg in ("--image", f"{name}={ref}")]
+        if everything:
+            files = [str(path) for path in sorted(TESTS.glob("test_*.py"))]
+        options = ["--labstack-settings", saved.name]
+        options += [arg for name, ref in images.items() for arg in ("--image", f"{name}={ref}")]
+        shares = deal(files, lanes, module_seconds())
+        if len(shares) > 1:
+            log(f"labstack: the tests run in {len(shares)} lanes, side by side: " +
+                "; ".join(f"[{number}] " + " ".join(Path(module).stem.removeprefix("test_") for module in share)
+                          for number, share in enumerate(shares, 1)))
+        commands = [[sys.executable, "-m", "pytest", *share, *options, *pytest_args] for share in shares]
         env = dict(os.environ, **({FALLBACK_NOTE: "; ".join(notes)} if notes else {}))
-        return subprocess.call(command + list(pytest_args), cwd=REPO_ROOT, env=env)
+        return run_lanes(commands, env, REPO_ROOT)
 
 
 def waves(specs: list[str], graph: Graph) -> list[list[str]]:

@@ -26,6 +26,7 @@ def test_list_prints_graph(build_py):
     (["build", "base", "--ca-bundle", str(REPO_ROOT / "pytest.ini")], "holds no PEM certificate"),
     (["build", "base", "--tag", "bad:tag"], "bad tag"),
     (["test", "nope"], "unknown image 'nope'"),
+    (["test", "base", "--lanes", "0"], "--lanes 0: a whole number of 1 or more"),
     (["push", "base"], "push needs a registry"),
     (["build", "base", "--no-cache-layer", "nope"], "unknown image 'nope'"),
 ])

@@ -12,7 +12,7 @@ from labstack.settings import build_settings
 
 GRAPH = load_graph(images_dir())
 BUILD_COMMANDS = ("build", "test", "run", "bake")
-NOT_SETTINGS = {"--help", "--pytest-args", "--port", "--output"}  # the command's own, checked below
+NOT_SETTINGS = {"--help", "--pytest-args", "--port", "--output", "--lanes"}  # the command's own, checked below
 
 
 def subcommands():
