@@ -20,6 +20,7 @@ def build_py(monkeypatch):
     """Run build.py's main() with a clean slate: no engine, and none of the settings it reads from the
     environment. Returns what a subprocess would: its exit code, and what it wrote to stdout and stderr."""
     def run(*args, env_extra=None):
+        saved = dict(os.environ)  # main() may set variables for the tests it runs (LABSTACK_LAYERS)
         with monkeypatch.context() as patch:
             for name in list(os.environ):
                 if name.startswith("LABSTACK_") or name in SETTINGS_FROM_ENVIRONMENT:
@@ -38,5 +39,7 @@ def build_py(monkeypatch):
                     code = exit.code if isinstance(exit.code, int) else (1 if exit.code else 0)
             engine.client.cache_clear()
             engine.build_client.cache_clear()
+        os.environ.clear()
+        os.environ.update(saved)
         return subprocess.CompletedProcess(["build.py", *args], code, stdout.getvalue(), stderr.getvalue())
     return run

@@ -208,28 +208,17 @@ def test_packages_beside_a_dockerfile_are_refused(tmp_path):
         load_graph(images_with(tmp_path, "dashboard", DASHBOARD, dockerfile=True))
 
 
-def test_build_py_render_prints_the_dockerfile_or_says_why_not(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "LABSTACK_IMAGES_DIR": str(images_with(tmp_path, "dashboard", DASHBOARD))}
-    shown = subprocess.run([sys.executable, str(root / "build.py"), "render", "dashboard"], env=env,
-                           capture_output=True, text=True, timeout=60)
+def test_build_py_render_prints_the_dockerfile_or_says_why_not(tmp_path, build_py):
+    images = {"LABSTACK_IMAGES_DIR": str(images_with(tmp_path, "dashboard", DASHBOARD))}
+    shown = build_py("render", "dashboard", env_extra=images)
     assert shown.returncode == 0 and shown.stdout.startswith("# Rendered by labstack"), shown.stderr
-    refused = subprocess.run([sys.executable, str(root / "build.py"), "render", "base"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    refused = build_py("render", "base", env_extra=images)
     assert refused.returncode == 2 and refused.stderr.strip().endswith("has a Dockerfile of its own: "
                                                                        f"{tmp_path}/images/base/Dockerfile")
     assert len(refused.stderr.strip().splitlines()) == 1
 
 
-def test_an_admins_folder_of_layers_joins_the_graph_and_a_clash_is_one_line(tmp_path, monkeypatch):
-    import os
-    import subprocess
-    import sys
+def test_an_admins_folder_of_layers_joins_the_graph_and_a_clash_is_one_line(tmp_path, monkeypatch, build_py):
     from pathlib import Path
 
     from labstack.graph import layer_folders, load_graph
@@ -243,21 +232,16 @@ def test_an_admins_folder_of_layers_joins_the_graph_and_a_clash_is_one_line(tmp_
     course = graph.layer("course")
     assert course.outside and course.declaration.r == ("tidyverse",) and not graph.layer("base").outside
     assert [layer.name for layer in graph.ancestry("course")] == ["base", "course"]
-    env = {k: v for k, v in os.environ.items() if k not in ("LABSTACK_LAYERS", "LABSTACK_IMAGES_DIR")}
-    listed = subprocess.run([sys.executable, str(root / "build.py"), "--layers", str(admin), "list"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    listed = build_py("--layers", str(admin), "list")
     assert listed.returncode == 0 and "\ncourse " in listed.stdout, listed.stderr
-    from_env = subprocess.run([sys.executable, str(root / "build.py"), "render", "course"], capture_output=True,
-                              text=True, timeout=60, env={**env, "LABSTACK_LAYERS": str(admin)})
+    from_env = build_py("render", "course", env_extra={"LABSTACK_LAYERS": str(admin)})
     assert from_env.returncode == 0 and "install-r-packages tidyverse" in from_env.stdout, from_env.stderr
     (admin / "base").mkdir()
     (admin / "base" / "image.toml").write_text('[packages]\napt = ["git"]\n')
-    clash = subprocess.run([sys.executable, str(root / "build.py"), "list", "--layers", str(admin)], env=env,
-                           capture_output=True, text=True, timeout=60)
+    clash = build_py("list", "--layers", str(admin))
     assert clash.returncode == 2 and clash.stderr.count("\n") == 1, clash.stderr
     assert "two layers are named 'base'" in clash.stderr
-    missing = subprocess.run([sys.executable, str(root / "build.py"), "--layers", str(tmp_path / "nope"), "list"],
-                             env=env, capture_output=True, text=True, timeout=60)
+    missing = build_py("--layers", str(tmp_path / "nope"), "list")
     assert missing.returncode == 2 and "no such folder" in missing.stderr
 
 
