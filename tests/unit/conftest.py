@@ -16,17 +16,18 @@ SETTINGS_FROM_ENVIRONMENT = ("REGISTRY", "OWNER", "TAG", "BASE_IMAGE")
 
 
 @pytest.fixture
-def build_py(monkeypatch):
+def build_py():
     """Run build.py's main() with a clean slate: no engine, and none of the settings it reads from the
-    environment. Returns what a subprocess would: its exit code, and what it wrote to stdout and stderr."""
+    environment. Returns what a subprocess would: its exit code, and what it wrote to stdout and stderr.
+    The whole environment is put back after each call: main() also sets variables for the tests it runs
+    (LABSTACK_LAYERS)."""
     def run(*args, env_extra=None):
-        saved = dict(os.environ)  # main() may set variables for the tests it runs (LABSTACK_LAYERS)
-        with monkeypatch.context() as patch:
+        saved = dict(os.environ)
+        try:
             for name in list(os.environ):
                 if name.startswith("LABSTACK_") or name in SETTINGS_FROM_ENVIRONMENT:
-                    patch.delenv(name)
-            for name, value in {"DOCKER_HOST": "unix:///nonexistent/docker.sock", **(env_extra or {})}.items():
-                patch.setenv(name, value)
+                    del os.environ[name]
+            os.environ.update({"DOCKER_HOST": "unix:///nonexistent/docker.sock", **(env_extra or {})})
             engine.client.cache_clear()  # the engine is looked up afresh, as a new process would
             engine.build_client.cache_clear()
             stdout, stderr = io.StringIO(), io.StringIO()
@@ -37,9 +38,10 @@ def build_py(monkeypatch):
                     if isinstance(exit.code, str):
                         print(exit.code, file=stderr)
                     code = exit.code if isinstance(exit.code, int) else (1 if exit.code else 0)
+        finally:
             engine.client.cache_clear()
             engine.build_client.cache_clear()
-        os.environ.clear()
-        os.environ.update(saved)
+            os.environ.clear()
+            os.environ.update(saved)
         return subprocess.CompletedProcess(["build.py", *args], code, stdout.getvalue(), stderr.getvalue())
     return run
