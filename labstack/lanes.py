@@ -80,7 +80,8 @@ def run_lanes(commands: list[list[str]], env: dict[str, str], cwd: Path) -> int:
     try:
         codes = [process.wait() for process in processes]
     except KeyboardInterrupt:  # Ctrl-C reached every lane too (one process group): let each clean up
-        codes = [process.wait() for process in processes]
+        for process in processes:
+            process.wait()
         raise
     finally:
         for thread in relays:
