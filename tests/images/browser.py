@@ -165,14 +165,17 @@ def _wait_until_the_shell_takes_input(page) -> None:
     A new terminal's shell is replaced seconds after it starts when an extension (the built-in git's
     askpass variables) changes the terminal's environment, and keys typed into the first shell are
     lost: in CI a command arrived without its beginning. VS Code relaunches only a terminal nobody has
-    typed into, so once a command has finished the shell stays."""
+    typed into, so once a command has finished the shell stays. Only a mark that appears after `true`
+    counts: a terminal an earlier visit opened, restored hidden beside the new one, has marks already."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    count = f"document.querySelectorAll({FINISHED_COMMAND!r}).length"
     for _ in range(6):
+        before = page.evaluate(count)
         page.keyboard.type("true")
         page.keyboard.press("Enter")
         try:
-            page.wait_for_selector(FINISHED_COMMAND, state="attached", timeout=10_000)
+            page.wait_for_function(f"{count} > {before}", timeout=10_000)
             return
         except PlaywrightTimeout:  # the keys went to a shell that was replaced
             continue
