@@ -138,6 +138,28 @@ def type_in_vscode_terminal(visit: Visit, command: str) -> None:
     page.keyboard.press("Enter")
 
 
+def run_in_vscode_terminal(visit: Visit, command: str, done, failure, name: str) -> None:
+    """Type a command into a new VS Code terminal and wait up to 20 s for done(); if it did nothing, type
+    it once more into the same terminal, as a person would. Under two cores' full load (a cold CI run
+    in two lanes) a command once wrote nothing in 30 s; the screenshot reports/screenshots/NAME.png
+    shows the terminal when the second try fails too."""
+    from jupyter_container import poll_until
+
+    type_in_vscode_terminal(visit, command)
+    try:
+        poll_until(done, 20, 1, failure)
+        return
+    except AssertionError:
+        visit.page.locator(".terminal-wrapper .xterm-screen:visible").first.click()
+        visit.page.keyboard.type(command)
+        visit.page.keyboard.press("Enter")
+    try:
+        poll_until(done, 20, 1, failure)
+    except AssertionError:
+        visit.screenshot(name)
+        raise
+
+
 def open_a_port_served_from_vscode(visit: Visit, port: int, text: str):
     """Serve a page with `text` on `port` from a new VS Code terminal, as a person would
     (`python3 -m http.server`), and click the "Open in Browser" notification VS Code shows for it:

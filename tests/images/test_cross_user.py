@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from labstack.containers import remove_stray_containers, session_filter
-from browser import Visit, open_a_port_served_from_vscode, type_in_vscode_terminal
+from browser import Visit, open_a_port_served_from_vscode, run_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
 from realhub import docker_spawner_config, LAYOUTS, api, logged_in, running_hub, server_url, spawn_all, user_token
 from services import require
@@ -233,9 +233,10 @@ def test_vscode_workbench_terminal_and_ports_work_for_alice(hub, users, browser)
     page.wait_for_selector(".monaco-workbench .part.editor", timeout=120_000)
     page.wait_for_timeout(3000)
     marker = f"vscode-{uuid.uuid4().hex[:8]}"
-    type_in_vscode_terminal(Visit(page, server_url(hub, "alice")), f"echo {marker} > /tmp/{marker}.txt")
-    poll_until(lambda: users["alice"].exec_run(["cat", f"/tmp/{marker}.txt"]).exit_code == 0, 30, 1,
-               lambda: "the command typed into VS Code's terminal through the hub wrote nothing")
+    run_in_vscode_terminal(Visit(page, server_url(hub, "alice")), f"echo {marker} > /tmp/{marker}.txt",
+                           lambda: users["alice"].exec_run(["cat", f"/tmp/{marker}.txt"]).exit_code == 0,
+                           lambda: "the command typed (twice) into VS Code's terminal through the hub wrote nothing",
+                           f"cross-user-vscode-terminal-{hub['layout'].replace(' ', '-')}")
     # a web server she starts there opens, from VS Code's notification, at her server's /proxy/<port>/
     tab = open_a_port_served_from_vscode(Visit(page, server_url(hub, "alice")), 5000, marker)
     assert tab.url == f"{server_url(hub, 'alice')}/proxy/5000/", tab.url
