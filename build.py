@@ -226,7 +226,8 @@ def make_parser(graph) -> argparse.ArgumentParser:
     p = command("test", cmd_test, "build NAME (or all) with these flags, then run the tests of each of its layers on it",
                 "+", build_flags)
     p.add_argument("--lanes", type=int, default=None, metavar="N",
-                   help="run the test modules in N pytest processes side by side (default: 1)")
+                   help="run the test modules in N pytest processes side by side (default: 2 where there are "
+                        "two cores or more, else 1)")
     p.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
     p = command("run", cmd_run, "build NAME if needed and serve it on 127.0.0.1:PORT with a new token, until Ctrl-C",
                 "1", build_flags)
