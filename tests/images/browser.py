@@ -65,16 +65,43 @@ def login(visit: Visit, jupyter) -> None:
     visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
 
 
+def answer_jupyterlab_dialog(page) -> str:
+    """Close a JupyterLab dialog that covers the page with its default button, as a person would, and
+    return what it said ("" when none is open). Under two cores' full load one covered a new notebook
+    for a minute, which a click into the cell could not get past."""
+    dialog = page.locator(".jp-Dialog")
+    if not dialog.count() or not dialog.first.is_visible():
+        return ""
+    said = " ".join(dialog.first.inner_text().split())
+    print(f"labstack: JupyterLab showed a dialog, answered with its default button: {said[:300]!r}")
+    dialog.first.locator(".jp-Dialog-footer button").last.click()  # JupyterLab puts its default last
+    return said
+
+
+def click_first_cell(page, tries: int = 4) -> None:
+    """Click into the notebook's first cell, past a dialog that opens meanwhile."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        answer_jupyterlab_dialog(page)
+        try:
+            page.locator(".jp-Cell .cm-content").first.click(timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
 def run_first_cell(page, code: str, expected: str, attempts: int = 6) -> None:
     """Type code into a new notebook's first cell and run it until its output shows `expected`.
 
     A kernel can show "idle" before it takes requests (IRkernel does, while it starts), and a request
     sent then is dropped: the cell is run again, a bounded number of times, as a person would."""
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-    page.locator(".jp-Cell .cm-content").first.click()
+    click_first_cell(page)
     page.keyboard.type(code)
     for _ in range(attempts):
-        page.locator(".jp-Cell .cm-content").first.click()
+        click_first_cell(page)
         page.keyboard.press("Control+Enter")  # run the cell, stay on it
         try:
             page.wait_for_selector(f".jp-OutputArea-output:has-text('{expected}')", timeout=15_000)
