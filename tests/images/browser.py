@@ -65,17 +65,16 @@ def login(visit: Visit, jupyter) -> None:
     visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
 
 
-def answer_jupyterlab_dialog(page) -> str:
+def answer_jupyterlab_dialog(page) -> None:
     """Close a JupyterLab dialog that covers the page with its default button, as a person would, and
-    return what it said ("" when none is open). Under two cores' full load one covered a new notebook
-    for a minute, which a click into the cell could not get past."""
-    dialog = page.locator(".jp-Dialog")
-    if not dialog.count() or not dialog.first.is_visible():
-        return ""
-    said = " ".join(dialog.first.inner_text().split())
+    print what it said. Under two cores' full load one covered a new notebook for a minute, which a
+    click into the cell could not get past."""
+    dialog = page.locator(".jp-Dialog").first
+    if not dialog.is_visible():  # False too when there is none
+        return
+    said = " ".join(dialog.inner_text().split())
     print(f"labstack: JupyterLab showed a dialog, answered with its default button: {said[:300]!r}")
-    dialog.first.locator(".jp-Dialog-footer button").last.click()  # JupyterLab puts its default last
-    return said
+    dialog.locator(".jp-Dialog-footer button").last.click()  # JupyterLab puts its default last
 
 
 def click_first_cell(page, tries: int = 4) -> None:
