@@ -35,27 +35,13 @@ def wait_until_usable(page, what: str, timeout: float) -> None:
         page.wait_for_selector("#summary:has-text('labstack-shiny-ok')", timeout=ms)
 
 
-def new_untitled_file(page, timeout: float, attempts: int = 6) -> None:
+def new_untitled_file(page, timeout: float) -> None:
     """A new editor through the command palette, as a person opens one. Just after start the palette
-    may not list the command yet (CI saw Enter pressed on an empty list, and no editor in 180 s): wait
-    for the command in the list, press Enter on it, and try again (bounded) if no editor opened."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    may not list the command yet (CI saw Enter pressed on an empty list, and no editor in 180 s)."""
+    from browser import run_from_vscode_palette
 
-    deadline = time.monotonic() + timeout
-    for _ in range(attempts):
-        page.keyboard.press("F1")
-        page.keyboard.type("File: New Untitled Text File")
-        try:
-            page.wait_for_selector(".quick-input-list .monaco-list-row:has-text('New Untitled Text File')",
-                                   timeout=15_000)
-            page.keyboard.press("Enter")
-            page.wait_for_selector(".monaco-editor textarea", timeout=15_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-            if time.monotonic() > deadline:
-                break
-    raise AssertionError(f"no new editor from the command palette in {attempts} tries")
+    run_from_vscode_palette(page, "File: New Untitled Text File", ".monaco-editor textarea",
+                            attempts=6, timeout_ms=int(timeout * 1000 / 6))
 
 
 class Marks(dict):
