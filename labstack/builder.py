@@ -1,6 +1,7 @@
 """Build a spec's steps in order, each layer's Dockerfile on the image built before it."""
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,11 +114,19 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
             f"{'image.toml' if step.layer.declaration else 'Dockerfile'})")
         started = time.monotonic()
         root_ref = refs.get(steps[0].image, parent_ref)
-        build(_request(step, parent_ref, root_ref, tags, settings, ca_bundle), log)
-        # a build with no version tag (a test's variant, a test run by hand) takes only its own tag: the
-        # measured ones (python-3.13.5, ...) name a user's image, which it must not replace
-        tags = label_measured_versions(tags, [s.layer for s in steps[:number]], settings.naming.repository(step.image),
-                                       log, add_tags=bool(settings.naming.version_tag))
+        # Built under a tag of its own: the image's tags move only to the labelled image, so nobody
+        # (a test in the lane beside, a hub pulling) reads them on the unlabelled one, and a build that
+        # fails or is interrupted before it is labelled leaves them where they were.
+        repository = settings.naming.repository(step.image)
+        building = f"{repository}:building-{secrets.token_hex(6)}"
+        try:
+            build(_request(step, parent_ref, root_ref, [building], settings, ca_bundle, name=tags[0]), log)
+            # a build with no version tag (a test's variant, a test run by hand) takes only its own tag:
+            # the measured ones (python-3.13.5, ...) name a user's image, which it must not replace
+            tags = label_measured_versions(tags, [s.layer for s in steps[:number]], repository, log,
+                                           add_tags=bool(settings.naming.version_tag), built_ref=building)
+        finally:
+            _untag(building)
         seconds = time.monotonic() - started
         size = client().images.get(tags[0]).attrs["Size"]
         log(f"labstack: built {tags[0]} in {seconds:.0f}s, {size / 1e6:.0f} MB")
@@ -126,16 +135,27 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
     return built
 
 
+def _untag(ref: str) -> None:
+    try:
+        remove_image(ref)  # and with it an unlabelled image nothing else names (it shares every layer)
+    except docker.errors.APIError:  # still used (a container of it): only untagged clutter stays
+        pass
+
+
 def label_measured_versions(tags: list[str], chain: list, repository: str, log: Log,
-                            add_tags: bool = True) -> list[str]:
-    """Measure the versions the layers declare in the image just built, label it with them and (with
-    `add_tags`) add the version tags; the unlabelled image it was is removed (it shares every layer).
+                            add_tags: bool = True, built_ref: str | None = None) -> list[str]:
+    """Measure the versions the layers declare in the image just built (`built_ref`, else tags[0]),
+    label it with them and give the labelled image `tags` and (with `add_tags`) the version tags; the
+    unlabelled image it was is removed (it shares every layer).
 
     A build that came from the cache is the image labelled before: that labelled image is tagged again,
     not labelled anew. A new label build would give it a new ID (a new creation time), and every image
     built FROM it, its builder stages included, would miss the build cache."""
     versions = versions_of(chain)
+    built = client().images.get(built_ref or tags[0])
     if not versions:
+        for tag in tags:
+            built.tag(*tag.rsplit(":", 1))
         return tags
 
     def with_measured(measured: dict[str, str]) -> list[str]:
@@ -143,7 +163,6 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
             return tags
         return tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
 
-    built = client().images.get(tags[0])
     unlabelled = built.id
     # the same layers too: a label names what was labelled, the layers prove it
     earlier = [image for image in client().images.list(filters={"label": f"{LABELLED_FROM}={unlabelled}"})
@@ -166,10 +185,7 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
         tags = with_measured(measured)
         apply_labels(own, measured, tags, log, extra={LABELLED_FROM: unlabelled})
     finally:
-        try:
-            remove_image(own)  # and with it the unlabelled image, which shares every layer
-        except docker.errors.APIError:  # still used (a container of it): only untagged clutter stays
-            pass
+        _untag(own)
     log(f"labstack: measured in {tags[0]}: " + ", ".join(f"{name} {value}" for name, value in measured.items()))
     return tags
 
@@ -189,8 +205,9 @@ def step_build_args(step: BuildStep, settings: BuildSettings, parent_ref: str, r
 
 
 def _request(step: BuildStep, parent_ref: str, root_ref: str, tags: list[str], settings: BuildSettings,
-             ca_bundle: Path | None) -> BuildRequest:
+             ca_bundle: Path | None, name: str = "") -> BuildRequest:
     return BuildRequest(
+        name=name,
         dockerfile=step.layer.dockerfile,
         context=step.layer.context,
         tags=tags,

@@ -206,6 +206,10 @@ class BuildRequest:
     platform: str | None = None
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    name: str = ""  # what messages call the build, when its tag is a temporary one
+
+    def called(self) -> str:
+        return self.name or self.tags[0]
 
 
 _RUNNING_BUILDS: set[subprocess.Popen] = set()  # the builds of this process, for cancel_builds()
@@ -226,7 +230,7 @@ def cancel_builds() -> None:
 def build(request: BuildRequest, log: Log) -> None:
     """Run one BuildKit build, streaming its progress; tags are only applied when it succeeds."""
     if _CANCELLED.is_set():
-        raise BuildFailed(f"building {request.tags[0]} cancelled")
+        raise BuildFailed(f"building {request.called()} cancelled")
     builder = build_client()
     cmd = builder.command() + ["--progress", "plain", "-f", str(request.dockerfile)]
     for tag in request.tags:
@@ -270,7 +274,7 @@ def build(request: BuildRequest, log: Log) -> None:
     finally:
         _RUNNING_BUILDS.discard(process)
     if returncode != 0:
-        raise BuildFailed(f"building {request.tags[0]} failed: {_failure_reason(tail, returncode)}")
+        raise BuildFailed(f"building {request.called()} failed: {_failure_reason(tail, returncode)}")
 
 
 _STEP_OUTPUT = re.compile(r"^#\d+ \d+\.\d+ (.*)$")  # "#8 9.935 <what the RUN step printed>"
