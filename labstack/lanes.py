@@ -33,27 +33,19 @@ def module_seconds(path: Path = SECONDS_FILE) -> dict[str, float]:
     return {name: float(seconds) for name, seconds in tomllib.loads(path.read_text())["seconds"].items()}
 
 
-def deal(modules: list[str], lanes: int, seconds: dict[str, float]) -> list[list[str]]:
-    """modules (paths) into at most `lanes` lists of about equal seconds, each in the given order. A
-    layer's sibling modules (test_mig.py, test_mig_r.py) go together: they share the layer's engine-wide
-    names (migrate's temporary tags), which a lane beside must not see come and go."""
+def deal(groups: list[list[str]], lanes: int, seconds: dict[str, float]) -> list[list[str]]:
+    """Groups of modules (paths; a group goes to one lane whole) into at most `lanes` lists of about
+    equal seconds, each in the groups' order."""
     mean = sum(seconds.values()) / len(seconds) if seconds else 1.0
-    stems = {Path(module).stem for module in modules}
-    groups: dict[str, list[str]] = {}
-    for module in modules:
-        stem = Path(module).stem
-        root = min((other for other in stems if stem == other or stem.startswith(other + "_")), key=len)
-        groups.setdefault(root, []).append(module)
-    weight = {root: sum(seconds.get(Path(module).name, mean) for module in members)
-              for root, members in groups.items()}
+    weight = [sum(seconds.get(Path(module).name, mean) for module in group) for group in groups]
     lanes = max(1, min(lanes, len(groups)))
-    shares: list[list[str]] = [[] for _ in range(lanes)]
+    shares: list[list[int]] = [[] for _ in range(lanes)]
     totals = [0.0] * lanes
-    for root in sorted(groups, key=lambda root: -weight[root]):  # stable: ties keep their order
+    for index in sorted(range(len(groups)), key=lambda index: -weight[index]):  # stable: ties keep their order
         lane = totals.index(min(totals))
-        shares[lane] += groups[root]
-        totals[lane] += weight[root]
-    return [[module for module in modules if module in share] for share in shares if share]
+        shares[lane].append(index)
+        totals[lane] += weight[index]
+    return [[module for index in sorted(share) for module in groups[index]] for share in shares if share]
 
 
 def run_lanes(commands: list[list[str]], env: dict[str, str], cwd: Path) -> int:

@@ -69,6 +69,19 @@ def test_modules(layer: str) -> list[str]:
     return [str(path) for path in [main, *sorted(TESTS.glob(f"{main.stem}_*.py"))] if path.is_file()]
 
 
+def sibling_groups(modules: list[str]) -> list[list[str]]:
+    """modules grouped as test_modules finds them: a layer's module with its siblings (test_mig.py with
+    test_mig_r.py), in the order of each group's first. Siblings share their layer's engine-wide names
+    (migrate's temporary tags), which a lane beside must not see come and go: a group runs in one lane."""
+    stems = {Path(module).stem for module in modules}
+    groups: dict[str, list[str]] = {}
+    for module in modules:
+        stem = Path(module).stem
+        main = min((other for other in stems if stem == other or stem.startswith(other + "_")), key=len)
+        groups.setdefault(main, []).append(module)
+    return list(groups.values())
+
+
 def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_args: list[str], log: Log,
               lanes: int = 1) -> int:
     everything = specs == ["all"]
@@ -95,7 +108,7 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
             files = [str(path) for path in sorted(TESTS.glob("test_*.py"))]
         options = ["--labstack-settings", saved.name]
         options += [arg for name, ref in images.items() for arg in ("--image", f"{name}={ref}")]
-        shares = deal(files, lanes, module_seconds())
+        shares = deal(sibling_groups(files), lanes, module_seconds())
         if len(shares) > 1:
             log(f"labstack: the tests run in {len(shares)} lanes, side by side: " +
                 "; ".join(f"[{number}] " + " ".join(Path(module).stem.removeprefix("test_") for module in share)

@@ -2,33 +2,38 @@
 import sys
 
 from labstack.lanes import NO_TESTS_RAN, SECONDS_FILE, combined, deal, module_seconds, run_lanes
+from labstack.testplan import sibling_groups
 
 SECONDS = {"test_a.py": 300, "test_b.py": 200, "test_c.py": 150, "test_d.py": 100, "test_e.py": 50}
 
 
 def test_the_longest_modules_are_dealt_first_to_the_lane_with_the_fewest_seconds():
-    modules = [f"tests/images/test_{name}.py" for name in "abcde"]
+    modules = [[f"tests/images/test_{name}.py"] for name in "abcde"]
     first, second = deal(modules, 2, SECONDS)
     assert first == ["tests/images/test_a.py", "tests/images/test_d.py"]  # 300 + 100
     assert second == ["tests/images/test_b.py", "tests/images/test_c.py", "tests/images/test_e.py"]  # 200 + 150 + 50
 
 
 def test_a_module_not_measured_counts_as_the_mean_and_order_is_kept():
-    first, second = deal(["test_new.py", "test_a.py", "test_e.py"], 2, SECONDS)  # test_new: 160 s
+    first, second = deal([["test_new.py"], ["test_a.py"], ["test_e.py"]], 2, SECONDS)  # test_new: 160 s
     assert first == ["test_a.py"]
     assert second == ["test_new.py", "test_e.py"]
 
 
-def test_a_layers_sibling_modules_share_a_lane():
-    seconds = {"test_mig.py": 280, "test_mig_r.py": 200, "test_base.py": 230, "test_code_server.py": 220}
-    first, second = deal(["test_base.py", "test_code_server.py", "test_mig.py", "test_mig_r.py"], 2, seconds)
+def test_a_layers_sibling_modules_are_one_group_and_share_a_lane():
+    modules = ["test_base.py", "test_code_server.py", "test_mig.py", "test_mig_r.py", "test_migrate.py"]
+    groups = sibling_groups(modules)
+    assert groups == [["test_base.py"], ["test_code_server.py"], ["test_mig.py", "test_mig_r.py"], ["test_migrate.py"]]
+    seconds = {"test_mig.py": 280, "test_mig_r.py": 200, "test_base.py": 230, "test_code_server.py": 220,
+               "test_migrate.py": 1}
+    first, second = deal(groups, 2, seconds)
     assert first == ["test_mig.py", "test_mig_r.py"]
-    assert second == ["test_base.py", "test_code_server.py"]
+    assert second == ["test_base.py", "test_code_server.py", "test_migrate.py"]
 
 
 def test_no_more_lanes_than_modules_and_one_lane_is_the_whole_list():
-    assert deal(["test_a.py"], 2, SECONDS) == [["test_a.py"]]
-    assert deal(["test_b.py", "test_a.py"], 1, SECONDS) == [["test_b.py", "test_a.py"]]
+    assert deal([["test_a.py"]], 2, SECONDS) == [["test_a.py"]]
+    assert deal([["test_b.py"], ["test_a.py"]], 1, SECONDS) == [["test_b.py", "test_a.py"]]
 
 
 def test_the_committed_seconds_name_modules_that_exist():
