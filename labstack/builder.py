@@ -99,8 +99,10 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
         log(f"labstack: the build trusts the host's CA bundle {ca_bundle} (a build secret, in no layer; "
             f"--no-host-ca to stop)")
     base_ref = resolve_base_image(settings.base_image, log)
-    for name in graph.layers:
-        stage_files(name, settings.layer_files.get(name, []))
+    # Only the layers this build reads: another build beside it (a test's variant with an extension in
+    # code-server's folder, a lane's build of base) keeps the files it staged for its own layers.
+    for step in steps:
+        stage_files(step.layer.name, settings.layer_files.get(step.layer.name, []))
     for step in steps:
         if step.layer.declaration:
             stage_declared(step.layer)

@@ -1,6 +1,8 @@
-"""A build moves an image's tag only onto the finished image, labelled with the versions measured in it.
-Whoever reads the tag meanwhile (a test in the lane beside, a hub pulling, `docker run`) gets the image
-it named before or the labelled one, never the build's unlabelled output; no temporary tag stays.
+"""Builds side by side (the test lanes, a bake beside them, an admin's two terminals) leave each other
+alone. A build moves an image's tag only onto the finished image, labelled with the versions measured in
+it: whoever reads the tag meanwhile (a test in the lane beside, a hub pulling, `docker run`) gets the image
+it named before or the labelled one, never the build's unlabelled output, and no temporary tag stays. A
+build stages the files of its own layers only: what another build staged for its layers stays.
 
 The walkthrough's declared hello layer (tests/fixtures/hello-declared), as a layer named for this test
 alone, is built on the base image under test with a file no build has seen, so that its own step is
@@ -14,7 +16,7 @@ from dataclasses import replace
 import docker.errors
 
 from labstack import REPO_ROOT
-from labstack.builder import build_spec
+from labstack.builder import STAGE_DIR, build_spec
 from labstack.engine import remove_image
 from labstack.graph import images_dir, load_graph
 from labstack.versions import LABELLED_FROM
@@ -77,3 +79,19 @@ def test_a_build_moves_its_tag_only_to_the_labelled_image(image, engine, setting
                 remove_image(ref)
             except docker.errors.APIError:
                 pass
+
+
+def test_a_build_leaves_the_files_staged_for_other_layers(image, settings):
+    """The code-server variant's test extension, staged for code-server, stays through a build of base
+    (a lane's build beside it): before, every build restaged every layer and took it away."""
+    image("base")  # from the cache: what is measured is the staging, which comes first
+    staged = STAGE_DIR / "code-server" / f"side-by-side-{uuid.uuid4().hex[:6]}.vsix"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_text("another build's file")
+    tag = f"smoke-{uuid.uuid4().hex[:6]}"
+    try:
+        build_spec("base", replace(settings, naming=replace(settings.naming, tag=tag, version_tag="")), lambda line: None)
+        assert staged.is_file(), f"a build of base removed {staged}, staged for code-server"
+    finally:
+        staged.unlink(missing_ok=True)
+        remove_image(f"labstack/base:{tag}")
