@@ -65,16 +65,46 @@ def login(visit: Visit, jupyter) -> None:
     visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
 
 
-def answer_jupyterlab_dialog(page) -> None:
+def answer_jupyterlab_dialog(page) -> str | None:
     """Close a JupyterLab dialog that covers the page with its default button, as a person would, and
-    print what it said. Under two cores' full load one covered a new notebook for a minute, which a
-    click into the cell could not get past."""
+    print what it said (returned too). Under two cores' full load one covered a new notebook for a
+    minute, which a click into the cell could not get past."""
     dialog = page.locator(".jp-Dialog").first
     if not dialog.is_visible():  # False too when there is none
-        return
-    said = " ".join(dialog.inner_text().split())
-    print(f"labstack: JupyterLab showed a dialog, answered with its default button: {said[:300]!r}")
+        return None
+    said = " ".join(dialog.inner_text().split())[:300]
+    print(f"labstack: JupyterLab showed a dialog, answered with its default button: {said!r}")
     dialog.locator(".jp-Dialog-footer button").last.click()  # JupyterLab puts its default last
+    return said
+
+
+def wait_for_idle_kernel(page, timeout: float = 120) -> None:
+    """Wait until the new notebook's kernel is idle, answering any dialog meanwhile (one that asks for a
+    kernel, or says the kernel restarted, holds the kernel back until it is answered). In a cold CI run
+    in two lanes an R kernel once showed no "idle" in 120 s; what the page showed was not kept, so a
+    failure now says which states and dialogs were seen, and keeps a screenshot."""
+    import time
+
+    status = ("(() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator');"
+              " return s ? s.getAttribute('data-status') : 'no notebook' })()")
+    seen: list[str] = []
+    dialogs: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        said = answer_jupyterlab_dialog(page)
+        if said:
+            dialogs.append(said)
+        now = page.evaluate(status)
+        if not seen or seen[-1] != now:
+            seen.append(now)
+        if now == "idle" and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").is_visible():
+            return
+        time.sleep(1)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"no-idle-kernel-{int(time.time())}.png"
+    page.screenshot(path=str(shot))
+    raise AssertionError(f"the notebook's kernel was not idle in {timeout:.0f} s: states seen {seen}, "
+                         f"dialogs answered {dialogs}; the page: {shot}")
 
 
 def click_first_cell(page, tries: int = 4) -> None:
@@ -96,7 +126,7 @@ def run_first_cell(page, code: str, expected: str, attempts: int = 6) -> None:
 
     A kernel can show "idle" before it takes requests (IRkernel does, while it starts), and a request
     sent then is dropped: the cell is run again, a bounded number of times, as a person would."""
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    wait_for_idle_kernel(page)
     click_first_cell(page)
     page.keyboard.type(code)
     for _ in range(attempts):

@@ -176,7 +176,11 @@ def test_an_r_notebook_runs_in_the_browser(browser, jupyter, spec):
     page = page_visit.page
     login(page_visit, jupyter)
     page.locator(".jp-LauncherCard[data-category='Notebook'][title='R']").click()
-    run_first_cell(page, "cat(6 * 7)", "42")
+    try:
+        run_first_cell(page, "cat(6 * 7)", "42")
+    except Exception:  # what Jupyter said of the kernel (a cold CI run once saw no idle R kernel in 120 s)
+        print(jupyter.tracked.container.logs(tail=60).decode(errors="replace"))
+        raise
     page_visit.screenshot(f"r-notebook-{spec.replace('+', '-')}")
     page.context.close()
 
