@@ -191,10 +191,14 @@ def run_from_vscode_palette(page, command: str, shown: str, attempts: int = 4, t
                                    timeout=15_000)
             page.keyboard.type(command)
             row.click(timeout=15_000)
-            target.or_(trust).wait_for(state="visible", timeout=timeout_ms)
-            if trust.is_visible():
+            # The trust dialog may come after what the command shows (CI saw a terminal first, then the
+            # dialog took the focus from it): give it its 5 s before looking for what is shown.
+            try:
+                trust.wait_for(state="visible", timeout=5_000)
                 trust.click()
-                target.wait_for(state="visible", timeout=timeout_ms)
+            except PlaywrightTimeout:  # no dialog
+                pass
+            target.wait_for(state="visible", timeout=timeout_ms)
             return
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
@@ -206,10 +210,22 @@ def type_in_vscode_terminal(visit: Visit, command: str) -> None:
     page = visit.page
     # The new terminal is the visible one: one an earlier visit opened may be restored beside it, hidden.
     run_from_vscode_palette(page, "Terminal: Create New Terminal", ".terminal-wrapper .xterm:visible")
-    # Keys typed before the terminal has the focus go nowhere: click into it as a person would.
-    page.locator(".terminal-wrapper .xterm-screen:visible").first.click()
-    page.wait_for_function("document.activeElement && document.activeElement.classList.contains('xterm-helper-textarea')",
-                           timeout=30_000)
+    # Keys typed before the terminal has the focus go nowhere: click into it as a person would, and
+    # again past a trust dialog that came later still.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    trust = page.locator(".monaco-dialog-box .monaco-button", has_text="Trust").first
+    for attempt in range(3):
+        if trust.is_visible():
+            trust.click()
+        page.locator(".terminal-wrapper .xterm-screen:visible").first.click()
+        try:
+            page.wait_for_function("document.activeElement && document.activeElement.classList.contains('xterm-helper-textarea')",
+                                   timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     _wait_until_the_shell_takes_input(page)
     page.keyboard.type(command)
     page.keyboard.press("Enter")
