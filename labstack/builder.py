@@ -137,6 +137,11 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
     return built
 
 
+def _tag(image, tags: list[str]) -> None:
+    for tag in tags:
+        image.tag(*tag.rsplit(":", 1))
+
+
 def _untag(ref: str) -> None:
     try:
         remove_image(ref)  # and with it an unlabelled image nothing else names (it shares every layer)
@@ -156,8 +161,7 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
     versions = versions_of(chain)
     built = client().images.get(built_ref or tags[0])
     if not versions:
-        for tag in tags:
-            built.tag(*tag.rsplit(":", 1))
+        _tag(built, tags)
         return tags
 
     def with_measured(measured: dict[str, str]) -> list[str]:
@@ -173,21 +177,22 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
         labels = earlier[0].labels
         measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
         tags = with_measured(measured)
-        for tag in tags:
-            name, _, version = tag.rpartition(":")
-            earlier[0].tag(name, version)
+        _tag(earlier[0], tags)
         log(f"labstack: {tags[0]} is the image measured before: " + ", ".join(f"{n} {v}" for n, v in measured.items()))
         return tags
-    # Measured and labelled by a tag of its own: another build may move tags[0] meanwhile (two builds
-    # of the same name at once), and the label build must start FROM this very image.
-    own = f"{repository}:labelling-{unlabelled.split(':')[-1][:12]}"
-    built.tag(*own.rsplit(":", 1))
+    # Measured and labelled by a tag of its own (build_spec's, else one made here): another build may
+    # move tags[0] meanwhile (two builds of the same name at once), and the label build must start FROM
+    # this very image.
+    own = built_ref or f"{repository}:labelling-{unlabelled.split(':')[-1][:12]}"
+    if not built_ref:
+        _tag(built, [own])
     try:
         measured = measure(own, versions)
         tags = with_measured(measured)
         apply_labels(own, measured, tags, log, extra={LABELLED_FROM: unlabelled})
     finally:
-        _untag(own)
+        if not built_ref:  # build_spec removes its own
+            _untag(own)
     log(f"labstack: measured in {tags[0]}: " + ", ".join(f"{name} {value}" for name, value in measured.items()))
     return tags
 
