@@ -6,6 +6,7 @@ but the one serving it and got no 404; each test saves a screenshot under report
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -83,8 +84,6 @@ def wait_for_idle_kernel(page, timeout: float = 120) -> None:
     kernel, or says the kernel restarted, holds the kernel back until it is answered). In a cold CI run
     in two lanes an R kernel once showed no "idle" in 120 s; what the page showed was not kept, so a
     failure now says which states and dialogs were seen, and keeps a screenshot."""
-    import time
-
     status = ("(() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator');"
               " return s ? s.getAttribute('data-status') : 'no notebook' })()")
     seen: list[str] = []
@@ -168,13 +167,18 @@ def assert_no_chat(visit: Visit) -> None:
     assert visit.page.get_by_text("Sign in to use").count() == 0
 
 
+def vscode_trust_button(page):
+    """A workbench in Restricted Mode (a migrated user's own code-server keeps workspace trust on) asks
+    whether the folder is trusted; a person answers that they trust their own."""
+    return page.locator(".monaco-dialog-box .monaco-button", has_text="Trust").first
+
+
 def run_from_vscode_palette(page, command: str, shown: str, attempts: int = 4, timeout_ms: int = 30_000) -> None:
     """Run `command` from VS Code's command palette as a person does, and wait until `shown` (a selector)
     is visible. Under two cores' full load CI saw Enter pressed on an unfiltered list (no editor in
     180 s) and no terminal in 60 s: so the keys are typed once the palette has the focus, the command's
     own row is clicked once it is listed, and a try that showed nothing is closed with
-    Escape and made again, bounded. A workbench in Restricted Mode (a migrated user's own code-server
-    keeps workspace trust on) may ask first; a person answers that they trust their own folder."""
+    Escape and made again, bounded. A workbench in Restricted Mode may ask about trust first."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     # A row's label is the command's, then ", " and its key binding if it has one. The row the palette
@@ -182,7 +186,7 @@ def run_from_vscode_palette(page, command: str, shown: str, attempts: int = 4, t
     # Files"), so the command's own row is clicked.
     row = page.locator(f".quick-input-list .monaco-list-row[aria-label={command!r}], "
                        f".quick-input-list .monaco-list-row[aria-label^={command + ', '!r}]").first
-    trust = page.locator(".monaco-dialog-box .monaco-button", has_text="Trust").first
+    trust = vscode_trust_button(page)
     target = page.locator(shown).first
     for _ in range(attempts):
         try:
@@ -214,7 +218,7 @@ def type_in_vscode_terminal(visit: Visit, command: str) -> None:
     # again past a trust dialog that came later still.
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    trust = page.locator(".monaco-dialog-box .monaco-button", has_text="Trust").first
+    trust = vscode_trust_button(page)
     for attempt in range(3):
         if trust.is_visible():
             trust.click()
