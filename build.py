@@ -145,6 +145,13 @@ def cmd_profiles(args: argparse.Namespace, graph) -> int:
     return 0
 
 
+def cmd_dockerspawner(args: argparse.Namespace, graph) -> int:
+    from labstack.user_networks import spawner_config
+
+    sys.stdout.write(spawner_config(args.hub_container or "", args.subnet_pool or ""))
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace, graph) -> int:
     from labstack.migrate import migrate
     from labstack.settings import ca_bundle
@@ -244,6 +251,14 @@ def make_parser(graph) -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="*", metavar="NAME[+NAME...]")
     p.add_argument("--owner-only", nargs=2, metavar=("USER", "IMAGE"),
                    help="instead: hub.extraConfig that offers a migrated IMAGE to USER only")
+
+    p = command("dockerspawner", cmd_dockerspawner, "emit the jupyterhub_config.py part that runs each user's "
+                "DockerSpawner servers on a docker network of the user's own", flags=None)
+    p.add_argument("--hub-container", metavar="NAME",
+                   help="the hub's own container, where the hub runs in one (a compose service's container name)")
+    p.add_argument("--subnet-pool", metavar="CIDR",
+                   help="cut each user's network (/28) from this pool (default: Docker's own address pools, "
+                        "about 30 networks)")
 
     p = command("binder", cmd_binder, "write binder/Dockerfile into a repository: repo2docker and BinderHub build it on NAME",
                 "1")

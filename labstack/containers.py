@@ -87,7 +87,9 @@ def session_filter() -> str:
 
 def remove_stray_containers(label: str = LABEL, prefix: str = "") -> int:
     """Remove every container labstack started (`make clean`), or those with this label filter (a test
-    run's), and of those only the ones named `prefix-...` where a prefix is given (one test's own)."""
+    run's), and of those only the ones named `prefix-...` where a prefix is given (one test's own).
+    Then the networks a hub made for its users' servers with the same labels (labstack.user_networks),
+    which no container uses any more."""
     strays = [container for container in client().containers.list(all=True, filters={"label": label})
               if not prefix or container.name.startswith(f"{prefix}-")]
     for container in strays:
@@ -95,4 +97,12 @@ def remove_stray_containers(label: str = LABEL, prefix: str = "") -> int:
             container.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
+    for network in client().networks.list(filters={"label": label}):
+        if not prefix or network.name.startswith(f"{prefix}-"):
+            try:
+                network.remove()
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:  # still in use: another run's hub, or a container not labelled
+                pass
     return len(strays)
