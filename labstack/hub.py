@@ -8,6 +8,8 @@
   cmd, behind the hub's authentication, with no notebook server.
 - Migrated images hold one person's work: `owner_only` writes a hub.extraConfig snippet whose
   profile_list callable offers such an image to its owner only.
+- The chart's network policy for user pods, kept on with ingress from the hub and proxy only
+  (`singleuser.networkPolicy`): what a user starts on every address stays theirs.
 - Both come with `labstack-person-activity` (hub.extraConfig): the hub's idle culler then counts what
   the servers report (a person, by each app's rule: labstack_proxy/activity.py), not
   configurable-http-proxy's count of every byte through it, heartbeats included.
@@ -65,7 +67,16 @@ def profile_list(graph: Graph, specs: list[str], naming: Naming) -> dict:
             "description": "Start in " + ", ".join(choice["display_name"] for choice in choices.values()),
             "profile_options": {"app": {"display_name": "App", "choices": choices}},
         })
-    return {"hub": {"extraConfig": {"labstack-person-activity": PERSON_ACTIVITY}}, "singleuser": {"profileList": profiles}}
+    return {"hub": {"extraConfig": {"labstack-person-activity": PERSON_ACTIVITY}},
+            "singleuser": {"networkPolicy": SINGLEUSER_NETWORK_POLICY, "profileList": profiles}}
+
+
+# What a user starts may listen on every address (Streamlit, `bokeh serve`, `python3 -m http.server`):
+# the chart's own policy for user pods admits the hub and the proxy only. It is on by default; these
+# values say so, so that a values file built on them can't lose it by accident. No extra ports are
+# opened and no other namespace's pods are let in (docs/security.md).
+SINGLEUSER_NETWORK_POLICY = {"enabled": True, "ingress": [], "allowedIngressPorts": [],
+                             "interNamespaceAccessLabels": "ignore"}
 
 
 PERSON_ACTIVITY = '''\

@@ -125,3 +125,14 @@ def test_a_migrated_image_is_offered_to_its_owner_only(build_py, profiles):
         html = run(lambda: form(user))
         assert ("alice&#39;s VS Code (migrated)" in html or "alice's VS Code (migrated)" in html) == offered, user
         assert "Choose an app" in html  # the shared profiles stay
+
+
+def test_the_chart_network_policy_stays_on_with_ingress_from_hub_and_proxy_only(build_py):
+    """What a user starts may listen on every address: the values keep the chart's singleuser policy on,
+    opening no port and no other namespace beside the hub and proxy it always admits; and no profile
+    changes the pod labels that policy selects user pods by."""
+    values = yaml.safe_load(build_py("profiles", *SPECS, *REGISTRY).stdout)
+    assert values["singleuser"]["networkPolicy"] == {"enabled": True, "ingress": [], "allowedIngressPorts": [],
+                                                     "interNamespaceAccessLabels": "ignore"}
+    for profile, _, override in selections(values["singleuser"]["profileList"]):
+        assert not {"extra_labels", "common_labels"} & set(override), (profile["slug"], override)
