@@ -81,15 +81,18 @@ def localhost_names_resolve():
                 socket.getaddrinfo = _RESOLVING["original"]
 
 
-def docker_spawner_config(prefix: str, image: str) -> str:
-    """The DockerSpawner part every hub test shares: each server in a container of its own on the docker
-    bridge, its port published on loopback only, removed when stopped and labelled with this test
-    session (so a failed run's containers are found); generous start timeouts for a loaded machine.
-    A module appends what is its own."""
+def docker_spawner_config(prefix: str, image: str, user_networks: bool = True, hub_container: str = "") -> str:
+    """The DockerSpawner part every hub test shares: each server in a container of its own, its port
+    published on loopback only, removed when stopped and labelled with this test session (so a failed
+    run's containers and networks are found); generous start timeouts for a loaded machine. With
+    user_networks (what docs/jupyterhub.md tells admins to run), each user's servers on a docker network
+    of the user's own, from what `build.py dockerspawner` prints; without, all on Docker's default
+    bridge (what the docs said before). A module appends what is its own."""
     from labstack.containers import session_label
+    from labstack.user_networks import spawner_config
 
-    return f"""
-c.JupyterHub.spawner_class = "docker"
+    spawner = spawner_config(hub_container) if user_networks else 'c.JupyterHub.spawner_class = "docker"\n'
+    return spawner + f"""
 c.DockerSpawner.image = "{image}"
 c.DockerSpawner.host_ip = "127.0.0.1"  # published on loopback only
 c.DockerSpawner.prefix = "{prefix}"
@@ -206,3 +209,13 @@ def logged_in(browser, hub, user):
     with page.expect_navigation():  # to the hub's home, or straight on to the user's running server
         page.click("#login_submit")
     return context, page
+
+
+def print_outcomes(title: str, columns: list[str], results: dict[str, dict[str, str]]) -> None:
+    """A module's table of attempts (rows) by hub setup (columns), as the closing notes quote it."""
+    names = list(dict.fromkeys(name for column in columns for name in results[column]))
+    width = max(55, *map(len, names))
+    print(f"\n{title:<{width}} " + " ".join(f"{column:<24}" for column in columns))
+    for name in names:
+        cells = [results[column].get(name, "-").split(":")[0] for column in columns]
+        print(f"{name:<{width}} " + " ".join(f"{cell:<24}" for cell in cells))

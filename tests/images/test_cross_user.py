@@ -24,7 +24,8 @@ import requests
 from labstack.containers import remove_stray_containers, session_filter
 from browser import Visit, open_a_port_served_from_vscode, run_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
-from realhub import docker_spawner_config, LAYOUTS, api, logged_in, running_hub, server_url, spawn_all, user_token
+from realhub import (docker_spawner_config, LAYOUTS, api, logged_in, print_outcomes, running_hub, server_url, spawn_all,
+                     user_token)
 from services import require
 
 PREFIX = "labstack-xuser"  # the hub's containers: PREFIX-<user>, the cleanup's filter too
@@ -161,7 +162,7 @@ def test_another_users_page_cannot_drive_alices_server(hub, users, browser, caps
                 print(f"  {name:<55} {result}")
     if len(RESULTS) == len(COLUMNS):
         with capsys.disabled():
-            print_table()
+            print_outcomes("attempt from mallory page", COLUMNS, RESULTS)
     got_in = {column: [name for name, result in RESULTS[column].items() if result.startswith("GOT IN")]
               for column in RESULTS if column in (hub["layout"], "one domain, sandbox off")}
     assert got_in[hub["layout"]] == [], RESULTS[hub["layout"]]
@@ -170,14 +171,6 @@ def test_another_users_page_cannot_drive_alices_server(hub, users, browser, caps
         # mallory's own Referer stay closed; only what a same-origin page can forge is left
         left = set(got_in["one domain, sandbox off"]) - SAME_ORIGIN_LEFT
         assert not left, RESULTS["one domain, sandbox off"]
-
-
-def print_table() -> None:
-    names = list(dict.fromkeys(name for column in COLUMNS for name in RESULTS[column]))
-    print(f"\n{'attempt from mallory page':<55} " + " ".join(f"{column:<24}" for column in COLUMNS))
-    for name in names:
-        cells = [RESULTS[column].get(name, "-").split(":")[0] for column in COLUMNS]
-        print(f"{name:<55} " + " ".join(f"{cell:<24}" for cell in cells))
 
 
 ALICES_OWN_PAGE = """async (base) => {

@@ -70,7 +70,7 @@ def users(hub, engine):
 
 def test_each_user_server_has_its_own_network_namespace(users, engine):
     container = users["container"]
-    assert container.attrs["HostConfig"]["NetworkMode"] in ("default", "bridge")
+    assert container.attrs["HostConfig"]["NetworkMode"] == f"{PREFIX}-net-alice"  # her own network (build.py dockerspawner)
     bindings = [b for ports in container.attrs["NetworkSettings"]["Ports"].values() for b in ports or []]
     assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings), bindings
     processes = container.exec_run(["ps", "-eo", "uid=,args="]).output.decode()
