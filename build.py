@@ -132,16 +132,19 @@ def cmd_label(args: argparse.Namespace, graph) -> int:
 
 
 def cmd_profiles(args: argparse.Namespace, graph) -> int:
-    from labstack.hub import owner_only, profile_list, to_yaml
+    from labstack.hub import owner_only, profile_list, restricted, to_yaml
 
+    if args.owner_only and args.restricted:
+        raise LabstackError("--restricted with --owner-only: a migrated image keeps its user's work in the "
+                            "image's own home, which a read-only root filesystem would make read-only")
     if args.owner_only:
         user, image = args.owner_only
-        sys.stdout.write(to_yaml(owner_only(user, image)))
-        return 0
-    if not args.specs:
+        values = owner_only(user, image)
+    elif not args.specs:
         raise LabstackError("profiles needs NAME[+NAME...] (or --owner-only USER IMAGE)")
-    naming = Naming.from_environment(args.registry, args.owner, args.tag)
-    sys.stdout.write(to_yaml(profile_list(graph, args.specs, naming)))
+    else:
+        values = profile_list(graph, args.specs, Naming.from_environment(args.registry, args.owner, args.tag))
+    sys.stdout.write(to_yaml(restricted(values) if args.restricted else values))
     return 0
 
 
@@ -251,6 +254,9 @@ def make_parser(graph) -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="*", metavar="NAME[+NAME...]")
     p.add_argument("--owner-only", nargs=2, metavar=("USER", "IMAGE"),
                    help="instead: hub.extraConfig that offers a migrated IMAGE to USER only")
+    p.add_argument("--restricted", action="store_true",
+                   help="also the pod settings of Kubernetes' Restricted Pod Security: non-root, no privilege "
+                        "escalation, no capabilities, default seccomp, a read-only root with /tmp an emptyDir")
 
     p = command("dockerspawner", cmd_dockerspawner, "emit the jupyterhub_config.py part that runs each user's "
                 "DockerSpawner servers on a docker network of the user's own", flags=None)

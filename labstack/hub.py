@@ -123,6 +123,26 @@ def owner_only(user: str, image: str, default_url: str = "/vscode/", display_nam
                                     "labstack-owner-only": OWNER_ONLY.format(user=user, image=image, profile=profile)}}}
 
 
+# Kubernetes' Restricted Pod Security for the user's container (`build.py profiles --restricted`):
+# non-root, no privilege escalation, every capability dropped, the runtime's default seccomp profile, and
+# a read-only root filesystem. What labstack's images write outside the home goes to /tmp, an emptyDir.
+RESTRICTED_CONTAINER = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_TMP = {"name": "labstack-tmp", "emptyDir": {}}
+
+
+def restricted(values: dict) -> dict:
+    """values with the Restricted settings added: the container's securityContext (hub.config, which
+    the chart hands to KubeSpawner as it is) and /tmp as an emptyDir (singleuser.storage's extras,
+    which the chart adds beside the home volume)."""
+    hub = values.setdefault("hub", {})
+    hub.setdefault("config", {}).setdefault("KubeSpawner", {})["container_security_context"] = RESTRICTED_CONTAINER
+    storage = values.setdefault("singleuser", {}).setdefault("storage", {})
+    storage["extraVolumes"] = [RESTRICTED_TMP]
+    storage["extraVolumeMounts"] = [{"name": RESTRICTED_TMP["name"], "mountPath": "/tmp"}]
+    return values
+
+
 def to_yaml(values: dict) -> str:
     """Helm values as YAML, code snippets (extraConfig) as readable literal blocks."""
     import yaml

@@ -7,7 +7,10 @@ engine, as a kubelet would, honouring what the manifest says:
 - command and args (Kubernetes: `command` replaces the image's ENTRYPOINT, `args` its CMD);
 - env and workingDir;
 - runAsUser / runAsGroup, fsGroup as a supplementary group, allowPrivilegeEscalation: false as
-  no-new-privileges;
+  no-new-privileges, runAsNonRoot (refused where the container would run as root), capabilities
+  dropped and added, readOnlyRootFilesystem, and seccompProfile RuntimeDefault (the engine's default
+  profile; any other profile is refused);
+- each emptyDir as a tmpfs;
 - each persistentVolumeClaim as an empty volume made group-owned by fsGroup and setgid, as a volume
   mounted with fsGroup is (Z2JH's home PVC on /home/jovyan);
 - the container's port, published on 127.0.0.1, where the hub connects;
@@ -102,7 +105,9 @@ def run_pod(spec: dict, name: str) -> tuple[str, int]:
         # no_copy: a PVC starts empty; Docker would otherwise fill a new volume from the image's folder
         "mounts": [docker.types.Mount(mount["mountPath"], claim_volume(engine, spec, mount["name"], fs_group, container["image"]),
                                       type="volume", read_only=bool(mount.get("readOnly")), no_copy=True)
-                   for mount in container.get("volumeMounts", [])],
+                   for mount in container.get("volumeMounts", []) if not empty_dir(spec, mount["name"])],
+        "tmpfs": {mount["mountPath"]: "mode=1777" for mount in container.get("volumeMounts", [])
+                  if empty_dir(spec, mount["name"])},
     }
     if container.get("command"):
         kwargs["entrypoint"] = container["command"]
@@ -115,6 +120,16 @@ def run_pod(spec: dict, name: str) -> tuple[str, int]:
         kwargs["group_add"] = [str(fs_group)]
     if context.get("allowPrivilegeEscalation") is False:
         kwargs["security_opt"] = ["no-new-privileges"]
+    if context.get("runAsNonRoot", pod_context.get("runAsNonRoot")):
+        user = str(uid) if uid is not None else engine.images.get(container["image"]).attrs["Config"].get("User") or "0"
+        if user.split(":")[0] in ("0", "root"):
+            raise RuntimeError("labstack pod simulation: runAsNonRoot, and the container would run as root")
+    capabilities = context.get("capabilities") or {}
+    kwargs["cap_drop"], kwargs["cap_add"] = capabilities.get("drop"), capabilities.get("add")
+    kwargs["read_only"] = bool(context.get("readOnlyRootFilesystem"))
+    seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get("type", "RuntimeDefault")
+    if seccomp != "RuntimeDefault":
+        raise RuntimeError(f"labstack pod simulation: seccomp profile {seccomp} is not the engine's default")
     limits = container.get("resources", {}).get("limits", {})
     if "memory" in limits:
         kwargs["mem_limit"] = quantity(limits["memory"])
@@ -135,6 +150,10 @@ def environment(env: list) -> dict[str, str]:
             raise RuntimeError(f"labstack pod simulation: {variable['name']} comes from the cluster (valueFrom)")
         values[variable["name"]] = variable.get("value", "")
     return values
+
+
+def empty_dir(spec, volume: str) -> bool:
+    return "emptyDir" in next(v for v in spec.get("volumes", []) if v["name"] == volume)
 
 
 def claim_volume(engine, spec, volume: str, fs_group, image: str) -> str:

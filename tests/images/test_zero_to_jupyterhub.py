@@ -6,7 +6,9 @@ closest thing to a cluster that runs here.
 Every profile and every choice is spawned through the hub's spawn form, as a person does (one person
 per choice, all at once, as a class arriving does); the pod's
 container runs as the manifest says (the chart's `jupyterhub-singleuser` instead of the image's CMD,
-uid 1000, fsGroup 100, no privilege escalation, an empty home volume), and the app the profile lands on
+uid 1000, fsGroup 100, an empty home volume, and `build.py profiles --restricted`'s Restricted Pod
+Security: no privilege escalation, no capabilities, a read-only root with /tmp an emptyDir), and the
+app the profile lands on
 answers through the hub for its owner and refuses another user; on one domain and on per-user
 subdomains (realhub.LAYOUTS).
 """
@@ -18,7 +20,7 @@ import requests
 
 from labstack.containers import remove_stray_containers, session_filter
 from labstack.engine import image_labels
-from labstack.hub import profile_list
+from labstack.hub import profile_list, restricted
 from labstack.testplan import app_specs, profile_selections
 from conftest import GRAPH
 from jupyter_container import poll_until
@@ -37,6 +39,10 @@ c.JupyterHub.spawner_class = DockerPodSpawner
 for _name, _value in Z2JH_DEFAULTS.items():
     setattr(c.KubeSpawner, _name, _value)
 c.KubeSpawner.profile_list = {profiles!r}
+# `build.py profiles --restricted`, as the chart hands it on: hub.config as it is, storage's extras beside the home
+c.KubeSpawner.container_security_context = {security_context!r}
+c.KubeSpawner.volumes = [*c.KubeSpawner.volumes, *{extra_volumes!r}]
+c.KubeSpawner.volume_mounts = [*c.KubeSpawner.volume_mounts, *{extra_volume_mounts!r}]
 c.KubeSpawner.events_enabled = False  # no cluster events to read
 c.KubeSpawner.http_timeout = 180
 """
@@ -85,7 +91,11 @@ def hub(request, profiles, engine, tmp_path_factory):
     from podsim import POD_PREFIX, remove_claims
 
     from labstack import REPO_ROOT
-    config = SPAWNER_CONFIG.format(tests=str(REPO_ROOT / "tests" / "images"), profiles=profiles)
+    values = restricted({})
+    storage = values["singleuser"]["storage"]
+    config = SPAWNER_CONFIG.format(tests=str(REPO_ROOT / "tests" / "images"), profiles=profiles,
+                                   security_context=values["hub"]["config"]["KubeSpawner"]["container_security_context"],
+                                   extra_volumes=storage["extraVolumes"], extra_volume_mounts=storage["extraVolumeMounts"])
     try:
         with running_hub(engine, tmp_path_factory.mktemp("z2jh"), config, users=(*PEOPLE, "bob"),
                          subdomains=request.param == "subdomains") as hub:
@@ -159,6 +169,11 @@ def test_each_profile_and_choice_spawns_as_its_pod_says(hub, profiles, spawned, 
         assert container.exec_run(["test", "-e", "/home/jovyan/.bashrc"]).exit_code != 0  # not the image's home
         status = container.exec_run(["sh", "-c", "grep NoNewPrivs /proc/1/status; id -G"]).output.decode()
         assert "NoNewPrivs:\t1" in status and "100" in status.split(), status
+        # Restricted Pod Security (profiles --restricted): no capabilities, a read-only root, /tmp writable
+        assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"], (host["ReadonlyRootfs"], host["CapDrop"])
+        assert "CapEff:\t0000000000000000" in container.exec_run(["grep", "CapEff", "/proc/1/status"]).output.decode()
+        writable = container.exec_run(["sh", "-c", "touch /tmp/w && echo tmp; touch /opt/w 2>/dev/null || echo root-read-only"])
+        assert writable.output.decode().split() == ["tmp", "root-read-only"], writable.output
 
         landing = override["default_url"]
         if landing == "/rstudio/" and not has_rserver(override["image"]):

@@ -136,3 +136,34 @@ def test_the_chart_network_policy_stays_on_with_ingress_from_hub_and_proxy_only(
                                                      "interNamespaceAccessLabels": "ignore"}
     for profile, _, override in selections(values["singleuser"]["profileList"]):
         assert not {"extra_labels", "common_labels"} & set(override), (profile["slug"], override)
+
+
+def test_restricted_pods_are_what_kubespawner_writes_into_the_manifest(build_py):
+    """`profiles --restricted`: the container's securityContext of Restricted Pod Security and /tmp an
+    emptyDir, as KubeSpawner puts them into the pod manifest beside the chart's home volume."""
+    values = yaml.safe_load(build_py("profiles", *SPECS, *REGISTRY, "--restricted").stdout)
+    config = Config()
+    config.KubeSpawner.container_security_context = values["hub"]["config"]["KubeSpawner"]["container_security_context"]
+    storage = values["singleuser"]["storage"]
+    config.KubeSpawner.volumes = [{"name": "home", "emptyDir": {}}, *storage["extraVolumes"]]
+    config.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}, *storage["extraVolumeMounts"]]
+
+    async def manifest():
+        spawner = new_spawner(config=config)
+        spawner.image = "labstack/code-server:latest"
+        return await spawner.get_pod_manifest()
+
+    pod = run(manifest)
+    context = pod.spec.containers[0].security_context
+    context = context if isinstance(context, dict) else context.to_dict()
+    assert context["runAsUser"] == 1000 and context["runAsNonRoot"] is True
+    assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]} and context["seccompProfile"] == {"type": "RuntimeDefault"}
+    mounts = {mount["mountPath"] if isinstance(mount, dict) else mount.mount_path for mount in pod.spec.containers[0].volume_mounts}
+    assert {"/home/jovyan", "/tmp"} <= mounts
+
+
+def test_restricted_is_refused_for_a_migrated_image_in_one_line(build_py):
+    result = build_py("profiles", "--owner-only", "alice", "registry.example.org/ds/alice:1", "--restricted")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("build.py: error: --restricted with --owner-only") and result.stderr.count("\n") == 1
