@@ -1,8 +1,11 @@
 """Build a spec's steps in order, each layer's Dockerfile on the image built before it."""
 from __future__ import annotations
 
+import fcntl
 import secrets
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,20 +124,34 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
         # fails or is interrupted before it is labelled leaves them where they were.
         repository = settings.naming.repository(step.image)
         building = f"{repository}:building-{secrets.token_hex(6)}"
-        try:
-            build(_request(step, parent_ref, root_ref, [building], settings, ca_bundle, name=tags[0]), log)
-            # a build with no version tag (a test's variant, a test run by hand) takes only its own tag:
-            # the measured ones (python-3.13.5, ...) name a user's image, which it must not replace
-            tags = label_measured_versions(tags, [s.layer for s in steps[:number]], repository, log,
-                                           add_tags=bool(settings.naming.version_tag), built_ref=building)
-        finally:
-            _untag(building)
+        with one_build_at_a_time(step.image):
+            try:
+                build(_request(step, parent_ref, root_ref, [building], settings, ca_bundle, name=tags[0]), log)
+                # a build with no version tag (a test's variant, a test run by hand) takes only its own tag:
+                # the measured ones (python-3.13.5, ...) name a user's image, which it must not replace
+                tags = label_measured_versions(tags, [s.layer for s in steps[:number]], repository, log,
+                                               add_tags=bool(settings.naming.version_tag), built_ref=building)
+            finally:
+                _untag(building)
         seconds = time.monotonic() - started
         size = client().images.get(tags[0]).attrs["Size"]
         log(f"labstack: built {tags[0]} in {seconds:.0f}s, {size / 1e6:.0f} MB")
         built.append(BuiltImage(step.image, tags, size, seconds))
         refs[step.image] = tags[0]
     return built
+
+
+@contextmanager
+def one_build_at_a_time(image: str):
+    """Builds of one image take turns, across the processes of this machine. Two at once (two test
+    lanes, a warm cache) make the very same unlabelled image; the first to remove its `building-` tag
+    deletes that image while the other's BuildKit is still naming it, and the other build fails
+    ("failed to get digest ... no such file or directory", seen in a warm two-lane `make test`)."""
+    folder = Path(tempfile.gettempdir()) / "labstack-build-locks"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{image.replace('/', '_')}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
+        yield
 
 
 def _tag(image, tags: list[str]) -> None:

@@ -83,3 +83,29 @@ def test_a_cancelled_run_starts_no_build_after():
             build(BuildRequest(dockerfile=Path("Dockerfile"), context=Path("."), tags=["labstack/x:never"]), print)
     finally:
         engine._CANCELLED.clear()
+
+
+def test_builds_of_one_image_take_turns_and_others_do_not_wait():
+    """Two builds of one image at once deleted each other's image (one_build_at_a_time): the second
+    waits for the first, in another thread as in another process; a build of another image does not."""
+    import threading
+    import time
+
+    from labstack.builder import one_build_at_a_time
+
+    entered = {}
+
+    def build(image, name):
+        with one_build_at_a_time(image):
+            entered[name] = time.monotonic()
+
+    with one_build_at_a_time("labstack-unit-test-base"):
+        same = threading.Thread(target=build, args=("labstack-unit-test-base", "same"))
+        other = threading.Thread(target=build, args=("labstack-unit-test-other", "other"))
+        same.start(), other.start()
+        other.join(10)
+        time.sleep(0.5)
+        assert "other" in entered and "same" not in entered
+        released = time.monotonic()
+    same.join(10)
+    assert entered["same"] >= released
