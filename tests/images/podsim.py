@@ -14,6 +14,11 @@ engine, as a kubelet would, honouring what the manifest says:
 - each persistentVolumeClaim as an empty volume made group-owned by fsGroup and setgid, as a volume
   mounted with fsGroup is (Z2JH's home PVC on /home/jovyan);
 - the container's port, published on 127.0.0.1, where the hub connects;
+- the chart's singleuser NetworkPolicy, from the values (`network_policy`, the hub's config): enabled
+  with no extra ingress rule and no extra port, it admits the hub and the proxy only, so each pod gets a
+  docker network of its own, which the hub (on this machine, through the published port) still
+  reaches and no other pod does; anything else (off, or more let in) puts the pod on the default
+  bridge, where every pod reaches every port;
 - memory and CPU limits.
 Anything a pod needs a cluster for (init containers, sidecars, other volume kinds, env from secrets)
 is refused with an error, so a profile that needs one cannot pass here by accident.
@@ -26,6 +31,7 @@ import re
 
 import docker
 import kubespawner.spawner as kubespawner_module
+from traitlets import Dict
 from kubespawner import KubeSpawner
 from kubernetes_asyncio.client import ApiClient
 
@@ -61,6 +67,8 @@ def pod_container_name(pod_name: str) -> str:
 class DockerPodSpawner(KubeSpawner):
     """KubeSpawner whose pods are containers on the local engine (see the module's docstring)."""
 
+    network_policy = Dict(config=True, help="the chart's singleuser.networkPolicy values")
+
     @property
     def container_name(self) -> str:
         return pod_container_name(self.pod_name)
@@ -73,7 +81,7 @@ class DockerPodSpawner(KubeSpawner):
         async with ApiClient() as client:
             spec = client.sanitize_for_serialization(pod)["spec"]
         self.log.info("labstack pod simulation: booting %s as pod %s", spec["containers"][0]["image"], self.pod_name)
-        return await asyncio.to_thread(run_pod, spec, self.container_name)
+        return await asyncio.to_thread(run_pod, spec, self.container_name, hub_and_proxy_only(self.network_policy))
 
     async def poll(self):
         try:
@@ -89,7 +97,14 @@ class DockerPodSpawner(KubeSpawner):
         return {**super().get_state(), "labstack_container": self.container_name}
 
 
-def run_pod(spec: dict, name: str) -> tuple[str, int]:
+def hub_and_proxy_only(policy: dict) -> bool:
+    """Whether the chart's singleuser NetworkPolicy, rendered from these values, admits the hub and
+    the proxy only (the chart's default ingress rule, for pods labelled network-access-singleuser)."""
+    return bool(policy.get("enabled", True)) and not policy.get("ingress") and not policy.get("allowedIngressPorts") \
+        and policy.get("interNamespaceAccessLabels", "ignore") == "ignore"
+
+
+def run_pod(spec: dict, name: str, own_network: bool = False) -> tuple[str, int]:
     if spec.get("initContainers") or len(spec["containers"]) != 1:
         raise RuntimeError("labstack pod simulation: init containers and sidecars need a cluster")
     container = spec["containers"][0]
@@ -136,6 +151,8 @@ def run_pod(spec: dict, name: str) -> tuple[str, int]:
     if "cpu" in limits:
         cpu = str(limits["cpu"])
         kwargs["nano_cpus"] = int(float(cpu[:-1]) * 1e6) if cpu.endswith("m") else int(float(cpu) * 1e9)
+    if own_network:
+        kwargs["network"] = engine.networks.create(name, driver="bridge", labels=LABELS).name
     started = engine.containers.run(container["image"], **kwargs)
     started.reload()
     port = container["ports"][0]["containerPort"]
@@ -183,10 +200,14 @@ def quantity(value: str) -> int:
 
 
 def remove_pod(name: str) -> None:
+    engine = docker.from_env()
     try:
-        docker.from_env().containers.get(name).remove(force=True)
+        engine.containers.get(name).remove(force=True)
     except docker.errors.NotFound:
         pass
+    for network in engine.networks.list(names=[name]):  # the pod's own network, as its policy made it
+        if network.name == name:
+            network.remove()
 
 
 def remove_claims() -> None:

@@ -43,6 +43,8 @@ c.KubeSpawner.profile_list = {profiles!r}
 c.KubeSpawner.container_security_context = {security_context!r}
 c.KubeSpawner.volumes = [*c.KubeSpawner.volumes, *{extra_volumes!r}]
 c.KubeSpawner.volume_mounts = [*c.KubeSpawner.volume_mounts, *{extra_volume_mounts!r}]
+# the chart's singleuser NetworkPolicy, from the values `build.py profiles` prints
+c.DockerPodSpawner.network_policy = {network_policy!r}
 c.KubeSpawner.events_enabled = False  # no cluster events to read
 c.KubeSpawner.http_timeout = 180
 """
@@ -86,7 +88,7 @@ def selections(profiles):
 
 
 @pytest.fixture(scope="module", params=LAYOUTS)
-def hub(request, profiles, engine, tmp_path_factory):
+def hub(request, profiles, settings, engine, tmp_path_factory):
     pytest.importorskip("kubespawner", reason="jupyterhub-kubespawner is not installed (pip install -r requirements-dev.txt)")
     from podsim import POD_PREFIX, remove_claims
 
@@ -95,7 +97,8 @@ def hub(request, profiles, engine, tmp_path_factory):
     storage = values["singleuser"]["storage"]
     config = SPAWNER_CONFIG.format(tests=str(REPO_ROOT / "tests" / "images"), profiles=profiles,
                                    security_context=values["hub"]["config"]["KubeSpawner"]["container_security_context"],
-                                   extra_volumes=storage["extraVolumes"], extra_volume_mounts=storage["extraVolumeMounts"])
+                                   extra_volumes=storage["extraVolumes"], extra_volume_mounts=storage["extraVolumeMounts"],
+                                   network_policy=profile_list(GRAPH, SPECS, settings.naming)["singleuser"]["networkPolicy"])
     try:
         with running_hub(engine, tmp_path_factory.mktemp("z2jh"), config, users=(*PEOPLE, "bob"),
                          subdomains=request.param == "subdomains") as hub:
@@ -142,6 +145,35 @@ def stop(hub, person):
 def has_rserver(image_ref) -> bool:
     # the label test_rstudio checks against the binary itself
     return image_labels(image_ref).get("io.labstack.rstudio-server.version", "none") != "none"
+
+
+# Run in a pod: GET the URL, bounded to 5 s; what answered, or why nothing did.
+CONNECT = r"""
+import sys, urllib.request
+try:
+    print("ANSWERED " + urllib.request.urlopen(sys.argv[1], timeout=5).read(200).decode(errors="replace"))
+except Exception as error:
+    print("REFUSED " + type(error).__name__)
+"""
+
+
+def test_no_pod_reaches_what_another_person_started(spawned, engine):
+    """The chart's policy as the values leave it (hub and proxy only): what the first person starts on
+    every address (`python3 -m http.server`) answers in their own pod and no other person's pod."""
+    from podsim import pod_container_name
+
+    first, second = (engine.containers.get(pod_container_name(f"jupyter-{person}")) for person in PEOPLE[:2])
+    marker = f"pod-{uuid.uuid4().hex[:8]}"
+    first.exec_run(["sh", "-c", f"mkdir -p /tmp/served && echo {marker} > /tmp/served/m.txt && "
+                                "cd /tmp/served && exec python3 -m http.server 8000"], user="1000", detach=True)
+    poll_until(lambda: marker in first.exec_run(["python3", "-c", CONNECT, "http://127.0.0.1:8000/m.txt"]).output.decode(),
+               30, 0.5, lambda: "http.server did not start in the first pod")
+    first.reload()
+    addresses = [n["IPAddress"] for n in first.attrs["NetworkSettings"]["Networks"].values() if n.get("IPAddress")]
+    assert list(first.attrs["NetworkSettings"]["Networks"]) == [first.name], first.attrs["NetworkSettings"]["Networks"]
+    for address in addresses:
+        answer = second.exec_run(["timeout", "20", "python3", "-c", CONNECT, f"http://{address}:8000/m.txt"], user="1000")
+        assert answer.output.decode().startswith("REFUSED"), (address, answer.output)
 
 
 @pytest.mark.parametrize("index", range(SELECTIONS))
