@@ -11,11 +11,15 @@ import tempfile
 def _shiny_server_command(port):
     site_dir = os.environ.get("LABSTACK_SHINY_SITE_DIR", "/srv/shiny-server")
     state_dir = tempfile.mkdtemp(prefix="shiny-server-")
+    # app_init_timeout: Shiny Server gives an R process 60 s by default to start, then leaves the page
+    # dead with its error; on a loaded node (a class arriving, two test lanes) R's start can take that
+    # long, and a person would rather wait than reload.
     config = f"""run_as {getpass.getuser()};
 preserve_logs true;
 server {{
   listen {port} 127.0.0.1;
   location / {{
+    app_init_timeout 300;
     site_dir {site_dir};
     log_dir {state_dir}/logs;
     bookmark_state_dir {state_dir}/bookmarks;
