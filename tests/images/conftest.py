@@ -170,5 +170,58 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = launch_browser(playwright)
+        record_failed_requests(chromium)
         yield chromium
         chromium.close()
+
+
+def record_failed_requests(chromium) -> None:
+    """Every context the tests open keeps the requests that failed or answered 4xx/5xx, for the
+    evidence a failed test leaves (pytest_runtest_makereport)."""
+    new_context = chromium.new_context
+
+    def recording(*args, **kwargs):
+        context = new_context(*args, **kwargs)
+        context.labstack_failed = []
+        context.on("requestfailed", lambda request: context.labstack_failed.append(
+            f"failed {request.method} {request.url}: {request.failure}"))
+        context.on("response", lambda response: response.status >= 400 and context.labstack_failed.append(
+            f"{response.status} {response.request.method} {response.url}"))
+        return context
+
+    chromium.new_context = recording
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test keeps its evidence, by one rule for every test: a screenshot of each page the
+    browser has open (reports/screenshots/FAILED-...), the requests that failed there, and the log tail
+    of each container or hub it used."""
+    report = (yield).get_result()
+    if report.when != "call" or not report.failed:
+        return
+    lines = []
+    chromium = item.funcargs.get("browser")
+    if chromium is not None:
+        from browser import SCREENSHOTS
+
+        name = "".join(c if c.isalnum() or c in "-_." else "-" for c in item.nodeid.split("::", 1)[-1])[:120]
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for number, context in enumerate(chromium.contexts):
+            for page_number, page in enumerate(context.pages):
+                path = SCREENSHOTS / f"FAILED-{name}-{number}-{page_number}.png"
+                try:
+                    page.screenshot(path=str(path), timeout=10_000)
+                    lines.append(f"page {page.url}: screenshot {path}")
+                except Exception as error:  # noqa: BLE001 - a page that can't be shot says why
+                    lines.append(f"page {page.url}: no screenshot ({error})")
+            failed = getattr(context, "labstack_failed", [])
+            lines += [f"  {line}" for line in failed[-30:]]
+    for value in item.funcargs.values():
+        tracked = getattr(value, "tracked", None)
+        if tracked is not None and tracked.container is not None:
+            lines.append(f"log tail of {tracked.name}:\n{tracked.logs()[-3000:]}")
+        if isinstance(value, dict) and hasattr(value.get("log"), "read_text"):
+            lines.append(f"log tail of the hub:\n{value['log'].read_text()[-3000:]}")
+    if lines:
+        report.sections.append(("labstack: evidence of the failure", "\n".join(lines)))
