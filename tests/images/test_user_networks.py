@@ -28,6 +28,7 @@ import requests
 from labstack import REPO_ROOT
 from labstack.containers import TrackedContainer, remove_stray_containers, session_filter, session_label
 from labstack.engine import BuildRequest, build
+from browser import SCREENSHOTS
 from jupyter_container import free_loopback_port, poll_until
 from probes import LISTENING_SCRIPT, LOOPBACK_HEX
 from realhub import api, docker_spawner_config, logged_in, print_outcomes, running_hub, server_url, spawn_all
@@ -239,6 +240,8 @@ def test_only_alice_opens_her_apps_through_jupyter(hub, servers, browser, capsys
                 response = page.goto(f"{alice_url}/proxy/{port}{path}")
                 if user == "alice" and port == 8501:
                     page.get_by_text(expected[port]).first.wait_for(timeout=60_000)
+                    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(SCREENSHOTS / f"user-networks-streamlit-{hub['column'].replace(' ', '-').replace(',', '')}.png"))
                 shown = expected[port] in page.content()
                 record(hub, f"{user}'s browser -> /user/alice/proxy/{port}/", "opens" if shown else "refused")
                 if user == "bob":
