@@ -265,8 +265,10 @@ def build_py(*args: str, env: dict | None = None, timeout: int = 1800):
 
 
 def all_tags(engine) -> set[str]:
-    """Every image tag on the engine: taken before a command that must tag nothing (new_tags)."""
-    return {tag for image in engine.images.list() for tag in image.tags}
+    """Every image tag on the engine: taken before a command that must tag nothing (new_tags). One list
+    call (its RepoTags), not a look at each image: the lane beside removes images meanwhile, and the
+    SDK's images.list() then failed on one it had just listed (404)."""
+    return {tag for image in engine.api.images() for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"}
 
 
 def new_tags(engine, before: set[str], *patterns: str) -> list[str]:
