@@ -37,6 +37,7 @@ class Visit:
     origin: str
     requests: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
+    network_changed: list[str] = field(default_factory=list)  # loads chromium aborted: see login()
 
     def foreign_requests(self) -> list[str]:
         """Requests to any host but the one serving the page (data: and blob: URLs are local)."""
@@ -55,15 +56,36 @@ def visit(browser, origin: str) -> Visit:
     result = Visit(page, origin)
     page.on("request", lambda request: result.requests.append(request.url))
     page.on("response", lambda response: response.status == 404 and result.not_found.append(response.url))
+    page.on("requestfailed", lambda request: NETWORK_CHANGED in (request.failure or "")
+            and result.network_changed.append(request.url))
     page.set_default_timeout(60_000)
     return result
 
 
+NETWORK_CHANGED = "net::ERR_NETWORK_CHANGED"
+
+
 def login(visit: Visit, jupyter) -> None:
     """Log in as a person does: the token in the URL once, the cookie after that. `reset`: a fresh
-    workspace (the launcher), not the one an earlier test left with a notebook open."""
-    visit.page.goto(f"{jupyter.base_url}/lab?reset&token={jupyter.token}")
-    visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
+    workspace (the launcher), not the one an earlier test left with a notebook open.
+
+    Chromium runs on the engine's own host here. When the host's network changes under it (the lane
+    beside starts and stops containers and networks), chromium aborts what it is loading with
+    ERR_NETWORK_CHANGED, even from loopback: a CI run lost JupyterLab's theme so, and its "Error Loading
+    Theme" dialog covered the launcher (the failed requests the evidence kept). A person's browser is
+    not on the node. Such a load is done again, once, and said."""
+    for attempt in (1, 2):
+        aborted = len(visit.network_changed)
+        visit.page.goto(f"{jupyter.base_url}/lab?reset&token={jupyter.token}")
+        visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
+        try:  # the theme is applied (its CSS loaded), or it never will be
+            visit.page.wait_for_selector("body[data-jp-theme-name]", state="attached", timeout=30_000)
+        except Exception:  # noqa: BLE001 - said below if chromium aborted it; the test goes on as before otherwise
+            pass
+        if len(visit.network_changed) == aborted:
+            return
+        print(f"labstack: chromium aborted {visit.network_changed[aborted:]} ({NETWORK_CHANGED}); "
+              + ("loading JupyterLab again" if attempt == 1 else "going on"))
 
 
 def answer_jupyterlab_dialog(page) -> str | None:
