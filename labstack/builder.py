@@ -154,6 +154,19 @@ def one_build_at_a_time(image: str):
         yield
 
 
+def _labelled_from(unlabelled: str) -> list:
+    """The images labelled from this unlabelled one that still exist. One list call, then each looked
+    at: an image another build or test removes in between is left out (the SDK's images.list() failed
+    on it with 404 in a warm two-lane run)."""
+    found = []
+    for summary in client().api.images(filters={"label": f"{LABELLED_FROM}={unlabelled}"}):
+        try:
+            found.append(client().images.get(summary["Id"]))
+        except docker.errors.NotFound:
+            pass
+    return found
+
+
 def _tag(image, tags: list[str]) -> None:
     for tag in tags:
         image.tag(*tag.rsplit(":", 1))
@@ -188,13 +201,17 @@ def label_measured_versions(tags: list[str], chain: list, repository: str, log: 
 
     unlabelled = built.id
     # the same layers too: a label names what was labelled, the layers prove it
-    earlier = [image for image in client().images.list(filters={"label": f"{LABELLED_FROM}={unlabelled}"})
-               if image.attrs["RootFS"]["Layers"] == built.attrs["RootFS"]["Layers"]]
-    if earlier:
-        labels = earlier[0].labels
+    for image in _labelled_from(unlabelled):
+        if image.attrs["RootFS"]["Layers"] != built.attrs["RootFS"]["Layers"]:
+            continue
+        labels = image.labels
         measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
-        tags = with_measured(measured)
-        _tag(earlier[0], tags)
+        measured_tags = with_measured(measured)
+        try:
+            _tag(image, measured_tags)
+        except docker.errors.NotFound:  # removed since it was listed: the next, or label anew
+            continue
+        tags = measured_tags
         log(f"labstack: {tags[0]} is the image measured before: " + ", ".join(f"{n} {v}" for n, v in measured.items()))
         return tags
     # Measured and labelled by a tag of its own (build_spec's, else one made here): another build may
