@@ -15,10 +15,11 @@ engine, as a kubelet would, honouring what the manifest says:
   mounted with fsGroup is (Z2JH's home PVC on /home/jovyan);
 - the container's port, published on 127.0.0.1, where the hub connects;
 - the chart's singleuser NetworkPolicy, from the values (`network_policy`, the hub's config): enabled
-  with no extra ingress rule and no extra port, it admits the hub and the proxy only, so each pod gets a
-  docker network of its own, which the hub (on this machine, through the published port) still
-  reaches and no other pod does; anything else (off, or more let in) puts the pod on the default
-  bridge, where every pod reaches every port;
+  with no extra ingress rule and no extra port, it admits the hub and the proxy only, so the pods share
+  a bridge with inter-container traffic off: the hub (on this machine, through the published port)
+  still reaches each pod and no pod reaches another (one bridge for all: a bridge made per pod changed
+  the host's network under the lane beside, whose chromium then aborted its loads); anything else
+  (off, or more let in) puts the pod on the default bridge, where every pod reaches every port;
 - memory and CPU limits.
 Anything a pod needs a cluster for (init containers, sidecars, other volume kinds, env from secrets)
 is refused with an error, so a profile that needs one cannot pass here by accident.
@@ -104,6 +105,21 @@ def hub_and_proxy_only(policy: dict) -> bool:
         and policy.get("interNamespaceAccessLabels", "ignore") == "ignore"
 
 
+PODS_NETWORK = f"{POD_PREFIX}-network{SESSION_SUFFIX}"
+
+
+def pods_network(engine) -> str:
+    """The bridge the pods share where the policy admits the hub and proxy only: no pod reaches another."""
+    if not engine.networks.list(names=[PODS_NETWORK]):
+        try:
+            engine.networks.create(PODS_NETWORK, driver="bridge", labels=LABELS, check_duplicate=True,
+                                   options={"com.docker.network.bridge.enable_icc": "false"})
+        except docker.errors.APIError as error:  # made meanwhile by a pod starting beside
+            if "already exists" not in str(error):
+                raise
+    return PODS_NETWORK
+
+
 def run_pod(spec: dict, name: str, own_network: bool = False) -> tuple[str, int]:
     if spec.get("initContainers") or len(spec["containers"]) != 1:
         raise RuntimeError("labstack pod simulation: init containers and sidecars need a cluster")
@@ -152,7 +168,7 @@ def run_pod(spec: dict, name: str, own_network: bool = False) -> tuple[str, int]
         cpu = str(limits["cpu"])
         kwargs["nano_cpus"] = int(float(cpu[:-1]) * 1e6) if cpu.endswith("m") else int(float(cpu) * 1e9)
     if own_network:
-        kwargs["network"] = engine.networks.create(name, driver="bridge", labels=LABELS).name
+        kwargs["network"] = pods_network(engine)
     started = engine.containers.run(container["image"], **kwargs)
     started.reload()
     port = container["ports"][0]["containerPort"]
@@ -205,9 +221,7 @@ def remove_pod(name: str) -> None:
         engine.containers.get(name).remove(force=True)
     except docker.errors.NotFound:
         pass
-    for network in engine.networks.list(names=[name]):  # the pod's own network, as its policy made it
-        if network.name == name:
-            network.remove()
+
 
 
 def remove_claims() -> None:

@@ -160,7 +160,7 @@ except Exception as error:
 def test_no_pod_reaches_what_another_person_started(spawned, engine):
     """The chart's policy as the values leave it (hub and proxy only): what the first person starts on
     every address (`python3 -m http.server`) answers in their own pod and no other person's pod."""
-    from podsim import pod_container_name
+    from podsim import PODS_NETWORK, pod_container_name
 
     first, second = (engine.containers.get(pod_container_name(f"jupyter-{person}")) for person in PEOPLE[:2])
     marker = f"pod-{uuid.uuid4().hex[:8]}"
@@ -170,7 +170,7 @@ def test_no_pod_reaches_what_another_person_started(spawned, engine):
                30, 0.5, lambda: "http.server did not start in the first pod")
     first.reload()
     addresses = [n["IPAddress"] for n in first.attrs["NetworkSettings"]["Networks"].values() if n.get("IPAddress")]
-    assert list(first.attrs["NetworkSettings"]["Networks"]) == [first.name], first.attrs["NetworkSettings"]["Networks"]
+    assert list(first.attrs["NetworkSettings"]["Networks"]) == [PODS_NETWORK], first.attrs["NetworkSettings"]["Networks"]
     for address in addresses:
         answer = second.exec_run(["timeout", "20", "python3", "-c", CONNECT, f"http://{address}:8000/m.txt"], user="1000")
         assert answer.output.decode().startswith("REFUSED"), (address, answer.output)
