@@ -1,4 +1,4 @@
-# labstack: `make run`, `make test`, `make build-<image>`, `make test-<image>`, `make bench`, `make clean`.
+# labstack: `make run`, `make test`, `make build-<image>`, `make test-<image>`, `make bench`, `make stress`, `make clean`.
 # `make run` and `make test` install what is missing first (scripts/install-deps), on a machine that has nothing.
 PYTHON ?= python3
 BUILD := $(PYTHON) build.py
@@ -7,7 +7,7 @@ IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob,os; print(" ".join(tomllib.l
 export LABSTACK_NETWORK ?= host
 IMAGE ?= code-server
 
-.PHONY: help dockerd list run test bench clean lock build-mig test-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
+.PHONY: help dockerd list run test bench stress clean lock build-mig test-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
 
 help:
 	@echo "make run             install what is missing, build $(IMAGE) and serve it on 127.0.0.1:8888 (IMAGE=rstudio ...)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-<image>    build and probe one image"
 	@echo "make build-mig CONTAINER=<name> [MIG_TAG=<image:tag>]  migrate a running code-server container"
 	@echo "make bench           cold/warm build times, sizes, start-to-first-200 (writes reports/)"
+	@echo "make stress          the browser and hub tests, round after round beside two CPU burners (reports/stress-*.md)"
 	@echo "make lock            resolve the Jupyter environment afresh into images/base/install/jupyter-lock.txt"
 	@echo "make clean           remove labstack's containers and images"
 
@@ -49,6 +50,12 @@ $(addprefix test-,$(IMAGES)): test-%: dockerd
 
 bench: dockerd
 	$(PYTHON) tests/bench.py
+
+# What fails only under load: the browser and hub tests, STRESS_ROUNDS times (3), beside two CPU burners,
+# for at most STRESS_MINUTES (55). Not in CI. STRESS_ARGS narrows it (pytest's -k, a module's path).
+stress: dockerd
+	@scripts/start-engine26 || echo "make: no Docker 26 engine beside this one: the bake tests will skip"
+	$(PYTHON) tests/stress.py $(STRESS_ARGS)
 
 # The Jupyter environment's lock, from a fresh resolve of every layer's [jupyter_packages] pins on each
 # Debian suite's Python; commit the result (tests/unit/test_lock.py checks it against the pins).
