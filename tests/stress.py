@@ -7,6 +7,7 @@ containers made afresh), while two processes spin on the CPU: a 2-core machine i
 two-lane `make test`. The images are built once first (from the cache when nothing changed) and handed to
 every round, as `build.py test` does.
 
+STRESS_CHURN=1 also makes and removes a Docker network every 3 s, as the lane beside does in a full run.
 STRESS_ROUNDS (default 3) rounds; STRESS_MINUTES (default 55) stops before a round that would end past it,
 judged by the longest round so far. STRESS_LABEL names the report: reports/stress-LABEL.md and .json give
 each test's passes out of runs, and the first line of each failure; a failed round's evidence (screenshots,
@@ -63,6 +64,25 @@ def burn() -> None:
         pass
 
 
+def churn(stop) -> None:
+    """What the lane beside does to the host's network in a full run: a bridge network made and removed,
+    a container started on it, every few seconds (STRESS_CHURN=1). Chromium on the engine's host sees
+    each as a network change."""
+    from labstack.engine import client
+
+    engine = client()
+    for number in range(100_000):
+        if stop.wait(3):
+            return
+        network = engine.networks.create(f"labstack-stress-churn-{os.getpid()}-{number}",
+                                         labels={"io.labstack.stress": "churn"})
+        try:
+            engine.containers.run("labstack/base:smoke", ["true"], network=network.name, remove=True,
+                                  labels={"io.labstack.stress": "churn"})
+        finally:
+            network.remove()
+
+
 def build_images() -> tuple[list[str], str]:
     """The images every round tests, built once: (pytest options naming them, the settings file)."""
     sys.path[:0] = [str(REPO), str(HERE / "images")]
@@ -110,8 +130,9 @@ def write_report(label: str, tests: dict[str, dict], rounds: list[dict], burners
     reports.mkdir(exist_ok=True)
     (reports / f"stress-{label}.json").write_text(json.dumps({"rounds": rounds, "tests": tests}, indent=1))
     ran = [test for test, entry in tests.items() if entry["runs"] > entry["skipped"]]
+    beside = f"{burners} CPU burner(s)" + (" and a network made and removed every 3 s" if os.environ.get("STRESS_CHURN") == "1" else "")
     lines = [f"# Stress run `{label}`", "",
-             f"{len(rounds)} round(s) beside {burners} CPU burner(s) on {os.cpu_count()} core(s): "
+             f"{len(rounds)} round(s) beside {beside} on {os.cpu_count()} core(s): "
              + ", ".join(f"round {r['round']} {r['seconds']:.0f} s (exit {r['exit']})" for r in rounds) + ".",
              f"{sum(tests[t]['passed'] for t in ran)} passes out of {sum(tests[t]['runs'] - tests[t]['skipped'] for t in ran)}"
              f" runs of {len(ran)} tests.", "",
@@ -136,6 +157,11 @@ def main(pytest_args: list[str]) -> int:
     burners = [multiprocessing.Process(target=burn, daemon=True) for _ in range(2)]
     for burner in burners:
         burner.start()
+    import threading
+
+    stop_churn = threading.Event()
+    if os.environ.get("STRESS_CHURN") == "1":
+        threading.Thread(target=churn, args=(stop_churn,), daemon=True).start()
     results = Path(tempfile.mkstemp(prefix="labstack-stress-", suffix=".jsonl")[1])
     rounds: list[dict] = []
     lines: list[dict] = []
@@ -166,6 +192,7 @@ def main(pytest_args: list[str]) -> int:
             if code == 0:
                 log.unlink()
     finally:
+        stop_churn.set()
         for burner in burners:
             burner.terminate()
         results.unlink(missing_ok=True)
