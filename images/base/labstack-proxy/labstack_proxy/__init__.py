@@ -7,6 +7,7 @@ One module per concern, each with its reason at the top:
 - own_pages: one user's pages never drive another user's server. Security-critical: every proxied
   request is authenticated there (authenticate_own_pages), streamed or not;
 - activity: what the hub's idle culler counts is what a person does, by each app's declared rule;
+- jobs: work a person left running (a command in a terminal, a busy kernel) counts, up to the cap;
 - flow: a browser (or an app) that reads slowly never makes Jupyter hold more than a bound for it, on
   proxied websockets and in Jupyter's terminals;
 - api_ports: a hub token holding only labstack's custom scope reaches the ports the admin named through
@@ -46,9 +47,10 @@ def replacements() -> list:
     from jupyterhub.services.auth import HubAuth, HubOAuth
     from jupyter_server.base.handlers import APIHandler
     from jupyter_server.serverapp import ServerWebApplication
+    from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
     from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 
-    from . import activity, api_ports, flow, own_pages, restarts, streaming, uploads
+    from . import activity, api_ports, flow, jobs, own_pages, restarts, streaming, uploads
 
     return [
         (HubOAuth, "_get_token_cookie", own_pages.token_cookie_not_for_websockets),
@@ -69,6 +71,8 @@ def replacements() -> list:
         (ProxyHandler, "on_message", flow.on_message if flow.LIMIT else activity.on_message),
         (APIHandler, "update_api_activity", activity.api_activity_of_a_person),
         (ServerWebApplication, "last_activity", activity.last_activity),
+        (MappingKernelManager, "start_watching_activity", jobs.watching_busy_time),
+        (TermSocket, "write_message", flow.terminal_write_message if flow.LIMIT else activity.terminal_output),
     ] + ([] if not flow.LIMIT else [
         # flow: websockets and terminals hold at most flow.LIMIT for a side that is slow to read
         # (flow.on_message counts activity, then passes the message on); LABSTACK_WEBSOCKET_BUFFER_MB=0
@@ -77,7 +81,6 @@ def replacements() -> list:
         (ProxyHandler, "proxy_open", flow.proxy_open),
         (jupyter_server_proxy.websocket, "PingableWSClientConnection",
          flow.app_connection_class(jupyter_server_proxy.websocket.PingableWSClientConnection)),
-        (TermSocket, "write_message", flow.terminal_write_message),
         (TermManagerBase, "pty_read", flow.pty_read),
     ])
 

@@ -15,9 +15,10 @@ Websocket pings and pongs and whatever an app sends never count. A route without
 (/proxy/<port>/) counts every request and every message from the browser. Upstream's own settings
 (update_last_activity, exclude_last_activity_patterns) still apply to what is left.
 
-Beside the proxy: a kernel that is busy counts as now (Jupyter counts only its last output, so a
-long silent computation looked idle), and so does a keep-alive a person asked for with
-`labstack-keepalive` (until its time, capped by LABSTACK_KEEPALIVE_MAX).
+Beside the proxy: work a person left running counts as now, a busy kernel (Jupyter counts only its
+last output, so a long silent computation looked idle) and a command running in a terminal (jobs),
+and so does a keep-alive a person asked for with `labstack-keepalive`; each for at most
+LABSTACK_KEEPALIVE_MAX. What a terminal prints never counts (terminal_output), what is typed does.
 """
 from __future__ import annotations
 
@@ -134,6 +135,15 @@ def api_activity_of_a_person(self) -> None:
         UPSTREAM["update_api_activity"](self)
 
 
+def terminal_output(self, message, binary: bool = False):
+    """TermSocket.write_message's replacement: upstream's without its _update_activity(). What a
+    terminal prints is not a person (a `tail -f` in an open tab held its server for ever); what is
+    typed still is (TermSocket.on_message), and a running command is work (jobs), under the cap."""
+    from tornado.websocket import WebSocketHandler
+
+    return WebSocketHandler.write_message(self, message, binary=binary)
+
+
 # ---- beside the proxy: busy kernels and a person's keep-alive
 
 def parse_duration(text: str) -> int:
@@ -166,15 +176,39 @@ def keepalive_until(path: str = KEEPALIVE_FILE, cap: int | None = None) -> float
 
 
 def last_activity(self):
-    """ServerWebApplication.last_activity's replacement: now, while a kernel is busy or a keep-alive
-    lasts; otherwise Jupyter's own answer."""
+    """ServerWebApplication.last_activity's replacement: now, while a keep-alive lasts or work a person
+    left runs under the cap (jobs: a busy kernel, a command in a terminal); otherwise Jupyter's own
+    answer, in which a kernel busy past the cap counts no later than the cap (its output would
+    otherwise hold the server for ever)."""
     from datetime import datetime, timezone
 
-    found = UPSTREAM["last_activity"](self)
+    from .jobs import busy_since, counting, terminal_job_counts
+
+    cap = keepalive_max()
     kernels = self.settings["kernel_manager"]
-    busy = any(getattr(kernels.get_kernel(kernel_id), "execution_state", "") == "busy"
-               for kernel_id in list(kernels.list_kernel_ids()))
-    if busy or keepalive_lasts():
+    busy = {kernel_id: since for kernel_id in list(kernels.list_kernel_ids())
+            if (since := busy_since(kernels.get_kernel(kernel_id))) is not None}
+    past_cap = {kernel_id: since + cap for kernel_id, since in busy.items() if not counting(since, cap)}
+    found = UPSTREAM["last_activity"](self) if not past_cap else activity_without_output_past_cap(self, past_cap)
+    if len(past_cap) < len(busy) or keepalive_lasts() or terminal_job_counts(cap):
         now = datetime.now(timezone.utc)
         return max(found, now) if found else now
     return found
+
+
+def activity_without_output_past_cap(self, cap_ends: dict):
+    """Jupyter's sources of activity (ServerWebApplication.last_activity), each kernel's own in place
+    of the last of all kernels, and a kernel busy past the cap (cap_ends: kernel id -> the epoch its
+    cap ended) at most at the cap's end."""
+    from datetime import datetime, timezone
+
+    kernels = self.settings["kernel_manager"]
+    sources = [self.settings["started"]]
+    for kernel_id in list(kernels.list_kernel_ids()):
+        kernel_last = getattr(kernels.get_kernel(kernel_id), "last_activity", None)
+        if kernel_last is not None and kernel_id in cap_ends:
+            kernel_last = min(kernel_last, datetime.fromtimestamp(cap_ends[kernel_id], timezone.utc))
+        sources += [kernel_last] if kernel_last is not None else []
+    sources += [value for key, value in self.settings.items() if key.endswith("_last_activity")]
+    sources += list(self.settings["last_activity_times"].values())
+    return max(sources)

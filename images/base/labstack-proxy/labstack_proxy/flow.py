@@ -137,12 +137,11 @@ def app_connection_class(upstream_class: type) -> type:
 # ---- Jupyter's terminals
 
 def terminal_write_message(self, message, binary: bool = False):
-    """jupyter_server_terminals' TermSocket.write_message: upstream's (Tornado's, then the terminal's
-    activity), counting what the browser has not taken yet."""
-    from tornado.websocket import WebSocketHandler
+    """jupyter_server_terminals' TermSocket.write_message: labstack's (activity.terminal_output:
+    Tornado's, not counted as a person), counting what the browser has not taken yet."""
+    from .activity import terminal_output
 
-    future = WebSocketHandler.write_message(self, message, binary=binary)
-    self._update_activity()
+    future = terminal_output(self, message, binary=binary)
     held(self).wrote(future, len(message))
     return future
 

@@ -8,21 +8,23 @@ HTTP (403 otherwise), and --no-authentication is refused.
 
 Upstream also tells the hub "active now" at every interval, whatever happens, so a standalone app was
 never culled. Here it reports when a person last did something, as the activity module counts it
-(the app's rule, a keep-alive), and nothing when nothing happened since the last report.
+(the app's rule, a keep-alive, a command running in a terminal), and nothing when nothing happened since the last report.
 """
 from __future__ import annotations
 
 from . import upstream
-from .activity import ACTIVITY, keepalive_lasts, load_rules, on_message, record_nothing, record_request
+from .activity import ACTIVITY, keepalive_lasts, keepalive_max, load_rules, on_message, record_nothing, record_request
+from .jobs import terminal_job_counts
 from .own_pages import is_websocket_upgrade
 
 
 def last_person_activity(settings: dict, started):
-    """When a person last used the app (or now, while a keep-alive lasts): what the hub is told."""
+    """When a person last used the app (or now, while a keep-alive lasts or a command runs in one of
+    the app's terminals, under the cap): what the hub is told."""
     from datetime import datetime, timezone
 
     found = max([started, *settings.get("last_activity_times", {}).values()])
-    if keepalive_lasts():
+    if keepalive_lasts() or terminal_job_counts(keepalive_max()):
         return datetime.now(timezone.utc)
     return found
 

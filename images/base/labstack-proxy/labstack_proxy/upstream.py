@@ -64,6 +64,9 @@ INTERNALS = [
     ("jupyter_server.base.handlers", "APIHandler.update_api_activity", "self"),
     ("jupyter_server.serverapp", "ServerWebApplication.last_activity", "self"),
     ("jupyter_server.services.kernels.kernelmanager", "MappingKernelManager.list_kernel_ids", "self"),
+    ("jupyter_server.services.kernels.kernelmanager", "MappingKernelManager.start_watching_activity", "self, kernel_id"),
+    ("jupyter_server.services.kernels.kernelmanager", "ServerKernelManager.execution_state", "traitlet"),
+    ("jupyter_server.services.kernels.kernelmanager", "ServerKernelManager.last_activity", "traitlet"),
     # JupyterHub's single-user authentication (own_pages, rule 1)
     ("jupyterhub.services.auth", "HubOAuth.allow_websocket_cookie_auth", "traitlet"),
     ("jupyterhub.services.auth", "HubOAuth.cookie_name", "property"),
@@ -103,8 +106,16 @@ USED_IN_SOURCE = [
     ("jupyter_server_proxy.websocket", "pingable_ws_connect", ("conn = PingableWSClientConnection(",)),
     ("jupyter_server_proxy.handlers", "ProxyHandler.proxy_open", ("self.write_message(message, binary=", "pingable_ws_connect(")),
     ("tornado.websocket", "WebSocketClientConnection._on_message", ("self._on_message_callback(message)",)),
-    # flow.terminal_write_message is upstream's plus what it counts; pty_read is where the pty is read
+    # activity.terminal_output is upstream's without its _update_activity() (flow's counts what the
+    # browser has not taken yet too); pty_read is where the pty is read
     ("jupyter_server_terminals.handlers", "TermSocket.write_message", ("super().write_message(message, binary=binary)", "self._update_activity()")),
+    # jobs: the kernel whose state upstream's iopub watcher sets, and Jupyter's sources of activity,
+    # which activity.activity_without_output_past_cap reads again kernel by kernel
+    ("jupyter_server.services.kernels.kernelmanager", "MappingKernelManager.start_watching_activity",
+     ("kernel = self._kernels[kernel_id]", "kernel.execution_state = execution_state")),
+    ("jupyter_server.serverapp", "ServerWebApplication.last_activity",
+     ('self.settings["started"]', 'self.settings["kernel_manager"].last_kernel_activity', 'key.endswith("_last_activity")',
+      'self.settings["last_activity_times"].values()')),
     ("terminado.management", "TermManagerBase.start_reading", ("loop.add_handler(fd, self.pty_read, loop.READ)",)),
     ("terminado.management", "TermManagerBase.pty_read", ("ptywclients.read_buffer.append(s)", "client.on_pty_read(s)")),
     # upstream refuses a user without access scopes by making redirects raise 403, as an attribute
