@@ -67,7 +67,7 @@ def profile_list(graph: Graph, specs: list[str], naming: Naming) -> dict:
             "description": "Start in " + ", ".join(choice["display_name"] for choice in choices.values()),
             "profile_options": {"app": {"display_name": "App", "choices": choices}},
         })
-    return {"hub": {"extraConfig": {"labstack-person-activity": PERSON_ACTIVITY}},
+    return {"hub": {"extraConfig": {"labstack-person-activity": PERSON_ACTIVITY, "labstack-cull-notice": CULL_NOTICE}},
             "singleuser": {"networkPolicy": SINGLEUSER_NETWORK_POLICY, "profileList": profiles}}
 
 
@@ -97,6 +97,62 @@ class LabstackPersonActivityProxy(_LabstackCHP):
 c.JupyterHub.proxy_class = LabstackPersonActivityProxy
 '''
 
+# A person whose server the idle culler stopped is told so on their next visit: opening JupyterLab, VS
+# Code or any app of the stopped server lands on the hub's "Server not running" page, which then says
+# when it was stopped and since when nobody had used it. A stop asked by a service (jupyterhub-idle-
+# culler is one; a person or an admin is not) is noted, in the hub's memory: a hub restarted since
+# says nothing more than upstream's page. Written for JupyterHub 5.5 and 6.1 (their default template
+# is extended as "templates/not_running.html", its `message` block).
+CULL_NOTICE = '''\
+# labstack: a server the idle culler stopped says so, on the hub's "Server not running" page.
+import os as _labstack_os
+import tempfile as _labstack_tempfile
+import time as _labstack_time
+
+from jupyterhub.apihandlers.users import UserServerAPIHandler as _LabstackServerAPI
+
+_labstack_culled = {}  # (user, server name) -> (stopped, last activity), UTC strings
+_labstack_upstream_delete = _LabstackServerAPI.delete
+
+
+async def _labstack_delete_noting_culls(self, user_name, server_name=""):
+    user = self.find_user(user_name)
+    spawner = user.spawners.get(server_name) if user is not None else None
+    last = getattr(getattr(spawner, "orm_spawner", None), "last_activity", None)
+    by_a_service = getattr(self.current_user, "kind", "user") == "service"
+    result = await _labstack_upstream_delete(self, user_name, server_name)
+    if by_a_service:
+        _labstack_culled[(user_name, server_name)] = (
+            _labstack_time.strftime("%Y-%m-%d %H:%M UTC", _labstack_time.gmtime()),
+            last.strftime("%Y-%m-%d %H:%M UTC") if last is not None else None)
+    else:  # its person (or an admin) stopped it: nothing to tell
+        _labstack_culled.pop((user_name, server_name), None)
+    return result
+
+
+_LabstackServerAPI.delete = _labstack_delete_noting_culls
+
+
+def _labstack_culled_note(user):
+    return lambda server_name="": _labstack_culled.get((user.name, server_name)) if user is not None else None
+
+
+_labstack_templates = _labstack_tempfile.mkdtemp(prefix="labstack-hub-templates-")
+with open(_labstack_os.path.join(_labstack_templates, "not_running.html"), "w") as _labstack_file:
+    _labstack_file.write(\'\'\'{% extends "templates/not_running.html" %}
+{% block message %}
+{% set culled = labstack_culled(server_name) %}
+{% if culled and not failed %}
+<p id="labstack-culled">Your server {{ server_name }} was stopped at {{ culled[0] }} because nobody had
+used it{% if culled[1] %} since {{ culled[1] }}{% endif %}: the hub stops servers left idle.
+Would you like to start it again?</p>
+{% else %}{{ super() }}{% endif %}
+{% endblock message %}
+\'\'\')
+c.JupyterHub.template_paths.insert(0, _labstack_templates)
+c.JupyterHub.template_vars.update({"labstack_culled": _labstack_culled_note})
+'''
+
 
 OWNER_ONLY = '''\
 # labstack: {image} holds one person's work: offered to {user} only, after the shared profiles.
@@ -119,7 +175,7 @@ def owner_only(user: str, image: str, default_url: str = "/vscode/", display_nam
     profile = {"display_name": display_name or f"{user}'s VS Code (migrated)", "slug": "migrated",
                "kubespawner_override": {"image": image, **(override or {}), "default_url": default_url,
                                         "volumes": [], "volume_mounts": []}}
-    return {"hub": {"extraConfig": {"labstack-person-activity": PERSON_ACTIVITY,
+    return {"hub": {"extraConfig": {"labstack-person-activity": PERSON_ACTIVITY, "labstack-cull-notice": CULL_NOTICE,
                                     "labstack-owner-only": OWNER_ONLY.format(user=user, image=image, profile=profile)}}}
 
 
