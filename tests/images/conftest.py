@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from labstack import LabstackError
@@ -220,7 +221,10 @@ def pytest_runtest_makereport(item, call):
     for value in item.funcargs.values():
         tracked = getattr(value, "tracked", None)
         if tracked is not None and tracked.container is not None:
-            lines.append(f"log tail of {tracked.name}:\n{tracked.logs()[-3000:]}")
+            try:
+                lines.append(f"log tail of {tracked.name}:\n{tracked.logs()[-3000:]}")
+            except docker.errors.NotFound:  # removed under the test: that is evidence too, not a crash of the run
+                lines.append(f"log tail of {tracked.name}: none, the container no longer exists")
         if isinstance(value, dict) and hasattr(value.get("log"), "read_text"):
             lines.append(f"log tail of the hub:\n{value['log'].read_text()[-3000:]}")
     if lines:
