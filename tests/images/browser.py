@@ -37,7 +37,6 @@ class Visit:
     origin: str
     requests: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
-    network_changed: list[str] = field(default_factory=list)  # loads chromium aborted: see login()
 
     def foreign_requests(self) -> list[str]:
         """Requests to any host but the one serving the page (data: and blob: URLs are local)."""
@@ -56,8 +55,6 @@ def visit(browser, origin: str) -> Visit:
     result = Visit(page, origin)
     page.on("request", lambda request: result.requests.append(request.url))
     page.on("response", lambda response: response.status == 404 and result.not_found.append(response.url))
-    page.on("requestfailed", lambda request: NETWORK_CHANGED in (request.failure or "")
-            and result.network_changed.append(request.url))
     page.set_default_timeout(60_000)
     return result
 
@@ -65,27 +62,63 @@ def visit(browser, origin: str) -> Visit:
 NETWORK_CHANGED = "net::ERR_NETWORK_CHANGED"
 
 
+def load_again_when_the_network_changed(page) -> None:
+    """The one rule for a load chromium aborted, put on every page the tests open (conftest's browser).
+
+    Chromium runs on the engine's own host here. When the host's network changes under it (the lane
+    beside, or a hub, starts and stops containers and networks), chromium aborts what a page is loading
+    with ERR_NETWORK_CHANGED, even from loopback. A CI run lost JupyterLab's theme so (its "Error
+    Loading Theme" dialog covered the launcher); stress runs lost Shiny's scripts so (the page never
+    connected, and its summary never showed). A person's browser is not on the node, and a person
+    would load the page again. So on each page: a navigation during which chromium aborted a request
+    so is done again, once; a wait for an element that times out after such an abort since the page's
+    last navigation reloads the page and waits once more. Each time, it is said."""
+    if hasattr(page, "labstack_aborted"):
+        return
+    page.labstack_aborted, page.labstack_navigated_at = [], 0
+    page.on("requestfailed", lambda request: NETWORK_CHANGED in (request.failure or "")
+            and page.labstack_aborted.append(request.url))
+    # a new document in the page (not framenavigated: JupyterLab's own history.replaceState fires it)
+    page.on("request", lambda request: request.is_navigation_request() and request.frame == page.main_frame
+            and setattr(page, "labstack_navigated_at", len(page.labstack_aborted)))
+    goto, wait_for_selector = page.goto, page.wait_for_selector
+
+    def goto_once_more(url, **kwargs):
+        before = len(page.labstack_aborted)
+        response = goto(url, **kwargs)
+        aborted = page.labstack_aborted[before:]
+        if aborted and kwargs.get("wait_until", "load") in ("load", "networkidle"):
+            print(f"labstack: chromium aborted {aborted} ({NETWORK_CHANGED}); loading {url} again")
+            response = goto(url, **kwargs)
+        return response
+
+    def wait_once_more(selector, **kwargs):
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            return wait_for_selector(selector, **kwargs)
+        except PlaywrightTimeout:
+            aborted = page.labstack_aborted[page.labstack_navigated_at:]
+            if not aborted or kwargs.get("state") in ("hidden", "detached"):
+                raise
+            print(f"labstack: {selector} never came; chromium had aborted {aborted} ({NETWORK_CHANGED}); "
+                  f"loading {page.url} again")
+            page.reload()
+            return wait_for_selector(selector, **kwargs)
+
+    page.goto, page.wait_for_selector = goto_once_more, wait_once_more
+
+
 def login(visit: Visit, jupyter) -> None:
     """Log in as a person does: the token in the URL once, the cookie after that. `reset`: a fresh
     workspace (the launcher), not the one an earlier test left with a notebook open.
 
-    Chromium runs on the engine's own host here. When the host's network changes under it (the lane
-    beside starts and stops containers and networks), chromium aborts what it is loading with
-    ERR_NETWORK_CHANGED, even from loopback: a CI run lost JupyterLab's theme so, and its "Error Loading
-    Theme" dialog covered the launcher (the failed requests the evidence kept). A person's browser is
-    not on the node. Such a load is done again, once, and said."""
-    for attempt in (1, 2):
-        aborted = len(visit.network_changed)
-        visit.page.goto(f"{jupyter.base_url}/lab?reset&token={jupyter.token}")
-        visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
-        try:  # the theme is applied (its CSS loaded), or it never will be
-            visit.page.wait_for_selector("body[data-jp-theme-name]", state="attached", timeout=30_000)
-        except Exception:  # noqa: BLE001 - said below if chromium aborted it; the test goes on as before otherwise
-            pass
-        if len(visit.network_changed) == aborted:
-            return
-        print(f"labstack: chromium aborted {visit.network_changed[aborted:]} ({NETWORK_CHANGED}); "
-              + ("loading JupyterLab again" if attempt == 1 else "going on"))
+    JupyterLab loads its theme's CSS after the page's load; when chromium aborted it, the theme is never
+    applied and an "Error Loading Theme" dialog covers the launcher. Waiting for the theme first lets
+    load_again_when_the_network_changed load JupyterLab again then; the launcher comes after it."""
+    visit.page.goto(f"{jupyter.base_url}/lab?reset&token={jupyter.token}")
+    visit.page.wait_for_selector("body[data-jp-theme-name]", state="attached", timeout=120_000)
+    visit.page.wait_for_selector(".jp-Launcher", timeout=120_000)
 
 
 def answer_jupyterlab_dialog(page) -> str | None:

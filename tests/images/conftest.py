@@ -178,11 +178,23 @@ def browser():
 
 def record_failed_requests(chromium) -> None:
     """Every context the tests open keeps the requests that failed or answered 4xx/5xx, for the
-    evidence a failed test leaves (pytest_runtest_makereport)."""
+    evidence a failed test leaves (pytest_runtest_makereport), and each of its pages loads again
+    what chromium aborted when the host's network changed (browser.load_again_when_the_network_changed)."""
+    from browser import load_again_when_the_network_changed
+
     new_context = chromium.new_context
 
     def recording(*args, **kwargs):
         context = new_context(*args, **kwargs)
+        new_page = context.new_page
+
+        def guarded_page():
+            page = new_page()
+            load_again_when_the_network_changed(page)
+            return page
+
+        context.new_page = guarded_page
+        context.on("page", load_again_when_the_network_changed)  # pages a page opens
         context.labstack_failed = []
         context.on("requestfailed", lambda request: context.labstack_failed.append(
             f"failed {request.method} {request.url}: {request.failure}"))
