@@ -140,6 +140,8 @@ class Graph:
         built = {layer.name for layer in self.ancestry(names[0])}
         for name in names[1:]:
             layer = self.layer(name)
+            if not layer.parent:  # built from a bare OS image: its Dockerfile can't go on top of another
+                raise LabstackError(f"bad image spec {spec!r}: {name!r} has no parent layer, so it can only come first")
             missing = [a.name for a in self.ancestry(name)[:-1] if a.name not in built]
             if missing:
                 raise LabstackError(

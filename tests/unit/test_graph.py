@@ -61,6 +61,7 @@ def test_combination_builds_second_dockerfile_on_first_image(tmp_path):
     ("", "bad image spec"),
     ("base+", "bad image spec"),
     ("base+base", "appears twice"),
+    ("code-server+base", "'base' has no parent layer, so it can only come first"),
 ])
 def test_bad_specs(graph, spec, message):
     with pytest.raises(LabstackError, match=message):
