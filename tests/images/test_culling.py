@@ -10,12 +10,19 @@ seconds. One user per app, each with a tab open in a real browser:
   typed into;
 - shiny: the example app, its slider moved;
 - port: a websocket app on /proxy/<port>/ that pings and sends heartbeats, a button sending on it;
-- keep: no tab, `labstack-keepalive 2h` under LABSTACK_KEEPALIVE_MAX (cut to the cap, said so).
+- keep: no tab, `labstack-keepalive 2h` under LABSTACK_KEEPALIVE_MAX (cut to the cap, said so);
+- labjob, codejob, alonejob: a loop typed into a terminal (JupyterLab's, VS Code's, VS Code alone's)
+  that prints every second for JOB_SECONDS, its tab open and untouched; nojob: the same in JupyterLab,
+  its tab closed once typed;
+- capjob: a loop that never ends in JupyterLab's terminal, capkernel: a cell that never ends, both
+  under a cap of KEEPALIVE_CAP.
 
 For PERSON_PHASE (3 timeouts) every one of them is kept; then the tabs stay open, untouched, and each
 server must be culled within IDLE_LASTS of its last person event (keep: of its keep-alive's end): the
 timeout, the culler's next check, the report that tells the hub, this test's look; plus the time the
-culler spent stopping other servers after this one went idle, read from the hub's log.
+culler spent stopping other servers after this one went idle, read from the hub's log. A job's server
+must outlive the job (JOB_SECONDS, past IDLE_LASTS: only the job explains it), then go within
+IDLE_LASTS of its end; a capped one must outlive IDLE_LASTS, then go within IDLE_LASTS of its cap.
 jupyterhub-idle-culler 2.0.0 awaits one user after another, so servers idle in one check go one stop
 after the other, and its next check waits for a pass still stopping: a server that went idle during
 a pass of stops waits for all of them. Writes reports/culling.json: seconds from the last person
@@ -29,11 +36,12 @@ import sys
 import time
 from contextlib import contextmanager
 
+import docker.errors
 import pytest
 
 from labstack import REPO_ROOT
 from labstack.containers import remove_stray_containers, session_filter
-from labstack.hub import PERSON_ACTIVITY
+from labstack.hub import CULL_NOTICE, PERSON_ACTIVITY
 from beside import Beside, begun
 from jupyter_container import copy_into
 from realhub import docker_spawner_config, api, logged_in, running_hub, server_url, spawn_all
@@ -46,20 +54,25 @@ PERSON_EVERY = 8  # seconds between a person's actions: well inside TIMEOUT, wha
 # the hub (up to one interval late), and this test's own look, once a second through the hub's API.
 IDLE_LASTS = TIMEOUT + CULL_EVERY + REPORT_EVERY + 3
 KEEPALIVE_CAP = 60  # seconds: past IDLE_LASTS, so that only the keep-alive can explain the server staying
-USERS = ("lab", "vscode", "alone", "shiny", "port", "keep")
+JOB_SECONDS = 90  # past IDLE_LASTS, and ending inside the person phase
+JOBS = ("labjob", "codejob", "alonejob", "nojob")  # a terminal job that ends; the cap is the default 8h
+CAPPED = ("keep", "capjob", "capkernel")  # under LABSTACK_KEEPALIVE_MAX = KEEPALIVE_CAP
+USERS = ("lab", "vscode", "alone", "shiny", "port") + JOBS + CAPPED
 PREFIX = "labstack-cull"  # its containers' names
 PORT = 8765
 
 SPAWNER_CONFIG = """
 # a real hub's 5 minutes, scaled down with the culler's timeout
 c.JupyterHub.last_activity_interval = {report}
-c.Spawner.environment = {{"JUPYTERHUB_ACTIVITY_INTERVAL": "{report}", "LABSTACK_KEEPALIVE_MAX": "{cap}s"}}
+c.Spawner.environment = {{"JUPYTERHUB_ACTIVITY_INTERVAL": "{report}"}}
 
 
 def _labstack_per_user(spawner):
-    if spawner.user.name == "alone":
+    if spawner.user.name in ("alone", "alonejob"):
         spawner.cmd = ["labstack-vscode-standalone"]
         spawner.default_url = "/"
+    if spawner.user.name in {capped}:  # the others have the default cap, 8h
+        spawner.environment = dict(spawner.environment, LABSTACK_KEEPALIVE_MAX="{cap}s")
 
 
 c.Spawner.pre_spawn_hook = _labstack_per_user
@@ -79,16 +92,16 @@ def culling_hub(image_ref, engine, workdir):
         require(f"python package {error.name}", "pip install -r requirements-dev.txt")
     culler_token = secrets.token_hex(16)
     config = docker_spawner_config(PREFIX, image_ref) + SPAWNER_CONFIG.format(
-        report=REPORT_EVERY, cap=KEEPALIVE_CAP, culler_token=culler_token)
+        report=REPORT_EVERY, cap=KEEPALIVE_CAP, capped=repr(CAPPED), culler_token=culler_token)
     # LABSTACK_CULLING_UPSTREAM=1, with an image from before labstack_proxy's activity module: how a hub
     # culled before (the closing note's "before"; the tests then fail, as they should)
-    config += "" if os.environ.get("LABSTACK_CULLING_UPSTREAM") == "1" else PERSON_ACTIVITY
+    config += "" if os.environ.get("LABSTACK_CULLING_UPSTREAM") == "1" else PERSON_ACTIVITY + CULL_NOTICE
     try:
         with running_hub(engine, workdir, config, users=USERS) as hub:
             hub["culler_token"] = culler_token
             for name in USERS:
                 assert api(hub, "POST", f"/users/{name}").status_code in (201, 409)
-            spawn_all(hub, [(name, "", None) for name in USERS], timeout=240)
+            spawn_all(hub, [(name, "", None) for name in USERS], timeout=360)
             yield hub
     finally:
         remove_stray_containers(session_filter(), prefix=PREFIX)  # its own: other modules' run meanwhile
@@ -155,6 +168,81 @@ class VSCodePerson(Person):
         else:
             self.page.locator(".monaco-editor .view-lines").first.click()
             self.page.keyboard.type("y")
+
+
+class JobPerson(Person):
+    """Types a loop into a terminal as its first act, then touches nothing: `where` is JupyterLab's
+    terminal ("lab"), VS Code's ("/vscode/") or VS Code alone's ("/"). A job that ends prints the time
+    every second for JOB_SECONDS, written as a person would; one under the cap never ends."""
+
+    def __init__(self, name, page, where, ends=True, close_tab=False):
+        super().__init__(name, page)
+        self.where, self.ends, self.close_tab, self.began = where, ends, close_tab, None
+
+    def open(self, hub):
+        from browser import run_from_vscode_palette
+
+        if self.where == "lab":
+            self.page.goto(f"{server_url(hub, self.name)}/lab?reset", wait_until="commit", timeout=120_000)
+            self.page.click(".jp-LauncherCard:has-text('Terminal') >> nth=0", timeout=120_000)
+            self.terminal = ".jp-Terminal .xterm-screen"
+        else:
+            self.page.goto(f"{server_url(hub, self.name)}{self.where}?folder=/home/jovyan", wait_until="commit",
+                           timeout=120_000)
+            self.page.wait_for_selector(".monaco-workbench", timeout=120_000)
+            run_from_vscode_palette(self.page, "Terminal: Create New Terminal", ".terminal-wrapper .xterm:visible")
+            self.terminal = ".terminal-wrapper .xterm-screen:visible"
+        self.page.wait_for_selector(self.terminal, timeout=120_000)
+
+    def act(self):
+        if self.began is not None:
+            return  # the job runs; nobody touches the tab
+        if self.ends:
+            command = f"end=$(( $(date +%s) + {JOB_SECONDS} )); while [ $(date +%s) -lt $end ]; do date; sleep 1; done"
+        else:
+            command = "while true; do date; sleep 1; done"
+        self.page.locator(self.terminal).first.click()
+        self.page.keyboard.type(command)
+        self.began = time.time()
+        self.page.keyboard.press("Enter")
+        for _ in range(30):  # the loop's `sleep 1`, seen from inside the container
+            if self.container.exec_run(["pgrep", "-x", "sleep"], user="1000").exit_code == 0:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"{self.name}: the loop typed into the terminal ({self.where}) never ran")
+        self.actions = 1
+        self.last = self.began + (JOB_SECONDS if self.ends else KEEPALIVE_CAP)
+        if self.close_tab:
+            self.page.close()
+
+
+# JupyterLab saves a changed notebook every 120 s (docmanager's autosaveInterval), a change made by a
+# cell's output or its end included; saving counts. So a notebook's server may last one such save past
+# its cell: the test takes the latest save as the notebook's last event, read from the file's time.
+NOTEBOOKS = ("lab", "capkernel")
+AUTOSAVE_EVERY = 120
+
+
+def last_saved(container) -> float:
+    """The latest modification time of a notebook in the home, read beside Jupyter (docker exec)."""
+    try:
+        output = container.exec_run(["sh", "-c", "stat -c %Y /home/jovyan/*.ipynb 2>/dev/null"], user="1000").output
+    except docker.errors.APIError:  # stopped meanwhile: its last save was seen before
+        return 0.0
+    return max((float(field) + 1 for field in output.split()), default=0.0)  # + 1: whole seconds
+
+
+class KernelPerson(LabPerson):
+    """A cell that never ends, silent after its first line: the busy kernel under the cap."""
+
+    def act(self):
+        if self.actions:
+            return
+        from browser import run_first_cell
+
+        run_first_cell(self.page, "import time; print('started'); exec('while True: time.sleep(1)')", "started")
+        self.actions, self.last = 1, time.time() + KEEPALIVE_CAP
 
 
 class ShinyPerson(Person):
@@ -238,10 +326,14 @@ def people_then_idle_tabs(hub, engine, browser):
         return logged_in(browser, hub, name)[1]
 
     people = [LabPerson("lab", tab("lab")), VSCodePerson("vscode", tab("vscode")), VSCodePerson("alone", tab("alone")),
-              ShinyPerson("shiny", tab("shiny")), PortPerson("port", tab("port"))]
+              ShinyPerson("shiny", tab("shiny")), PortPerson("port", tab("port")),
+              JobPerson("labjob", tab("labjob"), "lab"), JobPerson("codejob", tab("codejob"), "/vscode/"),
+              JobPerson("alonejob", tab("alonejob"), "/"), JobPerson("nojob", tab("nojob"), "lab", close_tab=True),
+              JobPerson("capjob", tab("capjob"), "lab", ends=False), KernelPerson("capkernel", tab("capkernel"))]
     for person in people:
+        person.container = containers[person.name]
         if isinstance(person, VSCodePerson):
-            person.container, person.terminal = containers[person.name], person.name == "vscode"
+            person.terminal = person.name == "vscode"
             person.open(hub, "/" if person.name == "alone" else "/vscode/")
         else:
             person.open(hub)
@@ -257,7 +349,9 @@ def people_then_idle_tabs(hub, engine, browser):
                       f"--url={hub['url']}/hub/api"], workdir,
                      env={**os.environ, "JUPYTERHUB_API_TOKEN": hub["culler_token"]})
     try:
-        return observe(hub, people, said, keep_from)
+        outcome = observe(hub, people, said, keep_from)
+        outcome["told"] = told_on_the_next_visit(hub, [person for person in people if person.name in TOLD])
+        return outcome
     finally:
         culler.stop()
         for person in people:
@@ -271,10 +365,15 @@ def observe(hub, people, said, keep_from):
     culled_at: dict[str, float] = {}
     kept_past_timeout = None
 
+    saved: dict[str, float] = {}
+
     def look():
         for name in USERS:
             if name not in culled_at and not running(hub, name):
                 culled_at[name] = time.time()
+        for person in people:
+            if person.name in NOTEBOOKS and person.name not in culled_at:
+                saved[person.name] = max(saved.get(person.name, 0.0), last_saved(person.container))
 
     for _ in range(PERSON_PHASE + 1):
         if time.time() >= ends:
@@ -286,17 +385,23 @@ def observe(hub, people, said, keep_from):
         if kept_past_timeout is None and time.time() > keep_from + IDLE_LASTS + 2:
             kept_past_timeout = running(hub, "keep")
         time.sleep(1)
-    culled_early = sorted(name for name in culled_at if name != "keep")
+    # the jobs end (and the caps run out) inside the phase: their own test says how long each was kept
+    culled_early = sorted(name for name in culled_at if name not in CAPPED + JOBS)
     last = {person.name: person.last for person in people}
+    began = {person.name: person.began for person in people if isinstance(person, JobPerson)}
+    began["capkernel"] = last["capkernel"] - KEEPALIVE_CAP
     last["keep"] = keep_from + KEEPALIVE_CAP
 
     # the idle phase: tabs open, untouched
-    deadline = max(last.values()) + IDLE_LASTS + 30
+    deadline = max(last.values()) + IDLE_LASTS + AUTOSAVE_EVERY + 30
     for _ in range(int(deadline - time.time()) + 2):
         look()
         if len(culled_at) == len(USERS) or time.time() > deadline:
             break
         time.sleep(1)
+    # JupyterLab saves a notebook a cell changed on its own, and saving counts (docs/culling.md)
+    for name, when in saved.items():
+        last[name] = max(last[name], when)
     seconds = {name: (round(culled_at[name] - last[name], 1) if name in culled_at else None) for name in USERS}
     # the hub logs a stop when it ends: the last one may still be going as its server is seen culled
     busy = {}
@@ -309,9 +414,29 @@ def observe(hub, people, said, keep_from):
     report.parent.mkdir(exist_ok=True)
     report.write_text(json.dumps({"timeout": TIMEOUT, "cull_every": CULL_EVERY, "person_phase": PERSON_PHASE,
                                   "seconds_from_last_person_event_to_cull": seconds,
-                                  "seconds_the_culler_was_stopping_others_meanwhile": busy}, indent=2) + "\n")
+                                  "seconds_the_culler_was_stopping_others_meanwhile": busy,
+                                  "job_seconds": JOB_SECONDS, "keepalive_cap": KEEPALIVE_CAP,
+                                  "seconds_from_job_start_to_cull": {name: (round(culled_at[name] - when, 1) if name in culled_at else None)
+                                                                     for name, when in began.items()}}, indent=2) + "\n")
     return {"seconds": seconds, "busy": busy, "culled_early": culled_early, "said": said,
-            "kept_past_timeout": kept_past_timeout}
+            "kept_past_timeout": kept_past_timeout,
+            "kept_from_start": {name: (round(culled_at[name] - when, 1) if name in culled_at else None)
+                                for name, when in began.items()}}
+
+
+TOLD = {"lab": "/lab", "codejob": "/vscode/", "alonejob": "/"}  # culled people coming back, and where to
+
+
+def told_on_the_next_visit(hub, people) -> dict:
+    """What each culled person's tab shows when loaded again (JupyterLab, VS Code, VS Code alone): the
+    hub's page for a server not running, and what it says of the cull."""
+    told = {}
+    for person in people:
+        person.page.goto(f"{server_url(hub, person.name)}{TOLD[person.name]}", wait_until="domcontentloaded",
+                         timeout=60_000)
+        notice = person.page.locator("#labstack-culled")
+        told[person.name] = " ".join(notice.inner_text().split()) if notice.count() else person.page.inner_text("body")[:300]
+    return told
 
 
 # The hub's log line of each of the culler's stops: its end, the user, how long it took
@@ -357,3 +482,18 @@ def test_an_untouched_tab_is_culled_within_timeout_and_two_checks(culling, user)
 def test_a_keepalive_outlives_the_timeout_and_is_cut_to_the_cap(culling):
     assert culling["kept_past_timeout"], culling
     assert "LABSTACK_KEEPALIVE_MAX caps it at 1m" in culling["said"] and "(asked 2h;" in culling["said"], culling["said"]
+
+
+@pytest.mark.parametrize("user", JOBS + ("capjob", "capkernel"))
+def test_work_left_running_keeps_its_server_past_the_timeout_until_it_ends_or_its_cap(culling, user):
+    kept = culling["kept_from_start"][user]
+    # a job: for its whole run; under the cap: past an idle server's time (the cap ends it, within
+    # the 8 s to which the terminal's clock is kept)
+    at_least = JOB_SECONDS if user in JOBS else IDLE_LASTS
+    assert kept is not None and kept >= at_least, (user, culling["kept_from_start"])
+
+
+@pytest.mark.parametrize("user", TOLD)
+def test_a_culled_person_is_told_why_on_the_next_visit(culling, user):
+    said = culling["told"][user]
+    assert re.search(r"was stopped at \d{4}-\d\d-\d\d \d\d:\d\d UTC because nobody had used it since", said), said
