@@ -12,7 +12,7 @@ import inspect
 from importlib.metadata import PackageNotFoundError, version
 
 # The distributions whose internals are used, at the versions this package was read against. The
-# image installs them from images/base/jupyter-lock.txt (a unit test checks the lock is in here).
+# image installs them from images/base/install/jupyter-lock.txt (a unit test checks the lock is in here).
 SUPPORTED = {
     "jupyter-server-proxy": ("4.6.0",),
     "jupyterhub": ("5.5.4",),
