@@ -19,6 +19,10 @@ def terminal():
         pytest.skip("no bash on this machine")
     pid, master = pty.fork()
     if pid == 0:
+        # as a terminal's shell starts: a run started in the background (CI's) ignores SIGINT, and bash
+        # would hand that on to its commands, which Ctrl-C then could not stop
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
         os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
     time.sleep(0.5)  # the child has made the pty its terminal and become bash
     tty = os.readlink(f"/proc/{pid}/fd/0")
