@@ -3,8 +3,6 @@
 PYTHON ?= python3
 BUILD := $(PYTHON) build.py
 IMAGES := $(shell $(PYTHON) -c 'import tomllib,glob,os; print(" ".join(tomllib.load(open(p,"rb")).get("name", os.path.basename(os.path.dirname(p))) for p in sorted(glob.glob("images/*/image.toml")) if not tomllib.load(open(p,"rb")).get("migration")))')
-# Host networking is what works on machines without a usable bridge; override with LABSTACK_NETWORK=default.
-export LABSTACK_NETWORK ?= host
 IMAGE ?= code-server
 
 .PHONY: help dockerd list run test bench stress clean lock build-mig test-mig $(addprefix build-,$(IMAGES)) $(addprefix test-,$(IMAGES))
@@ -67,7 +65,7 @@ test-mig: dockerd
 
 build-mig: dockerd
 	@test -n "$(CONTAINER)" || { echo "usage: make build-mig CONTAINER=<name or id> [MIG_TAG=<image:tag>]" >&2; exit 2; }
-	$(BUILD) migrate --container $(CONTAINER) $(if $(MIG_TAG),--tag $(MIG_TAG))
+	$(BUILD) migrate --container $(CONTAINER) $(if $(MIG_TAG),--image $(MIG_TAG))
 
 clean: dockerd
 	@scripts/stop-engine26 --purge

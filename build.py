@@ -11,7 +11,7 @@ from labstack import LabstackError
 from labstack.baseimage import DEBIAN_SUITES, DEFAULT_SUITE
 from labstack.graph import LAYERS_VARIABLE, images_dir, layer_folders, load_graph
 from labstack.naming import Naming
-from labstack.settings import add_build_flags, add_naming_flags, build_settings, parse_build_arg
+from labstack.settings import add_build_flags, add_ca_flags, add_migrate_flags, add_naming_flags, build_settings
 
 
 def log(line: str) -> None:
@@ -157,16 +157,12 @@ def cmd_dockerspawner(args: argparse.Namespace, graph) -> int:
 
 def cmd_migrate(args: argparse.Namespace, graph) -> int:
     from labstack.migrate import migrate
-    from labstack.settings import ca_bundle
+    from labstack.settings import migrate_settings
 
-    naming = Naming.from_environment(args.registry, args.owner, None)
-    result = migrate(container=args.container, from_image=args.from_image, target=args.tag,
-                     user=args.user, owner=naming.owner, registry=naming.registry, tag=naming.tag,
-                     ca_bundle=ca_bundle(args.ca_bundle, args.no_host_ca, dict(os.environ))[0],
-                     network=args.network or os.environ.get("LABSTACK_NETWORK") or None, no_cache=args.no_cache,
-                     build_args=dict(args.build_arg), log=log, keep=args.keep, keep_env=args.keep_env,
-                     keep_sudo=args.keep_sudo, skip_mounts=args.skip_mount, max_copy_size=args.max_copy_size,
-                     hub_user=args.hub_user, cran_url=args.cran_url or os.environ.get("LABSTACK_CRAN_URL"))
+    result = migrate(container=args.container, from_image=args.from_image, target=args.target, user=args.user,
+                     log=log, keep=args.keep, keep_env=args.keep_env, keep_sudo=args.keep_sudo,
+                     skip_mounts=args.skip_mount, max_copy_size=args.max_copy_size, hub_user=args.hub_user,
+                     **migrate_settings(args))
     print(result["image"])
     return 0
 
@@ -275,12 +271,11 @@ def make_parser(graph) -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--container", help="name or id of the running code-server or R container")
     source.add_argument("--from-image", help="start from an image already committed from such a container")
-    p.add_argument("--tag", help="image reference for the result (default: {registry}/{owner}/<container>-jupyter:latest)")
+    p.add_argument("--image", "--tag", dest="target", metavar="REF",
+                   help="the resulting image's whole reference (default: {registry}/{owner}/<container>-jupyter:latest)")
     p.add_argument("--user", help="the account that owns the work (default: the one the app runs as, or "
                    "rocker's DEFAULT_USER)")
     p.add_argument("--hub-user", help="the hub user the printed profile offers the image to (default: the name of the container's user)")
-    p.add_argument("--cran-url", help="R containers: the CRAN mirror IRkernel is installed from when the container "
-                   "lacks it (env LABSTACK_CRAN_URL; default https://cloud.r-project.org)")
     p.add_argument("--keep", action="append", default=[], metavar="PATH",
                    help="keep this file or folder although it looks like a secret (repeatable)")
     p.add_argument("--keep-env", action="append", default=[], metavar="NAME",
@@ -291,15 +286,7 @@ def make_parser(graph) -> argparse.ArgumentParser:
                    help="do not copy this mount into the image (the hub mounts the same data itself)")
     p.add_argument("--max-copy-size", default="4G", metavar="SIZE",
                    help="stop when a mount holding the user's state is larger than this (default: 4G)")
-    p.add_argument("--registry", help="registry host[:port] (env REGISTRY)")
-    p.add_argument("--owner", help="owner/namespace (env OWNER; default: labstack)")
-    p.add_argument("--ca-bundle", type=Path,
-                   help="PEM bundle trusted during the build (env LABSTACK_CA_BUNDLE; default: the host's own)")
-    p.add_argument("--no-host-ca", action="store_true",
-                   help="without --ca-bundle, do not pass the host's own CA bundle to the build")
-    p.add_argument("--network", help="network for build steps (env LABSTACK_NETWORK)")
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--build-arg", action="append", type=parse_build_arg, default=[], metavar="KEY=VALUE")
+    add_migrate_flags(p)
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("bootstrap", help="make a Debian base image with debootstrap (trixie, or bookworm)")
@@ -308,8 +295,7 @@ def make_parser(graph) -> argparse.ArgumentParser:
     p.add_argument("--image-tag", help="tag for the result (default: labstack/debian:SUITE-debootstrap)")
     p.set_defaults(func=cmd_bootstrap)
     p = sub.add_parser("lock", help="resolve the Jupyter environment afresh and write images/base/install/jupyter-lock.txt")
-    p.add_argument("--ca-bundle", type=Path, help="CA bundle pip and apt trust while resolving (default: the host's)")
-    p.add_argument("--no-host-ca", action="store_true", default=None, help="trust no extra CA bundle")
+    add_ca_flags(p)
     p.set_defaults(func=cmd_lock)
 
     return parser

@@ -9,7 +9,8 @@ docker-container builder); `build.py bake --network` says so and writes nothing 
 """
 from __future__ import annotations
 
-from .builder import BuildSettings, check_ca_bundle, stage_declared, step_build_args
+from .builder import stage_declared, step_build_args
+from .settings import BuildSettings, check_ca_bundle
 from .graph import Graph
 
 

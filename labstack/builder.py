@@ -6,17 +6,17 @@ import secrets
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
 
 from . import REPO_ROOT, LabstackError, __version__
-from .baseimage import DEFAULT_BASE_IMAGE, resolve_base_image
+from .baseimage import resolve_base_image
 from .declared import DECLARED_DIR, STAGE_ROOT, stage
 from .engine import BuildRequest, Log, build, client, remove_image
 from .graph import BuildStep, Graph, images_dir, load_graph
-from .naming import Naming
+from .settings import BuildSettings, check_ca_bundle
 from .staging import sync_files
 from .versions import LABELLED_FROM, apply_labels, label_name, measure, version_tags, versions_of
 
@@ -26,54 +26,11 @@ STAGE_DIR = STAGE_ROOT
 
 
 @dataclass
-class BuildSettings:
-    naming: Naming
-    base_image: str = DEFAULT_BASE_IMAGE
-    ca_bundle: Path | None = None
-    ca_bundle_from_host: bool = False  # no --ca-bundle given: the host's own bundle, said once the build starts
-    keep_ca_bundle: bool = False
-    network: str | None = None
-    no_cache: bool = False
-    no_cache_layers: frozenset[str] = frozenset()  # rebuild only these layers afresh (parents from cache)
-    platform: str | None = None
-    build_args: dict[str, str] = field(default_factory=dict)
-    # per layer: extra build args and files to stage (the "hooks" of each layer)
-    layer_args: dict[str, dict[str, str]] = field(default_factory=dict)
-    layer_files: dict[str, list[Path]] = field(default_factory=dict)
-
-
-@dataclass
 class BuiltImage:
     name: str
     tags: list[str]
     size_bytes: int
     seconds: float
-
-
-def check_ca_bundle(path: Path | None) -> Path | None:
-    if path is None:
-        return None
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as error:
-        raise LabstackError(f"cannot read CA bundle {path}: {error.strerror}") from None
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        raise LabstackError(f"CA bundle {path} holds no PEM certificate")
-    return path.resolve()
-
-
-# Where Debian, Fedora/RHEL, Alpine and macOS keep the system's CA bundle, after what OpenSSL says.
-HOST_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
-
-
-def host_ca_bundle() -> Path | None:
-    """The host's own CA bundle: a machine that trusts an intercepting proxy builds with no flag."""
-    import ssl
-
-    for candidate in (ssl.get_default_verify_paths().cafile, *HOST_CA_BUNDLES):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
 
 
 def stage_files(layer: str, files: list[Path]) -> None:

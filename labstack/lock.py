@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import REPO_ROOT, LabstackError
 from .baseimage import DEBIAN_SUITES, bootstrap_tag
-from .layers import pinned
+from .pins import pinned
 
 LOCK = REPO_ROOT / "images" / "base" / "install" / "jupyter-lock.txt"
 PROXY_PACKAGE = REPO_ROOT / "images" / "base" / "labstack-proxy"
@@ -40,7 +40,7 @@ def top_level(images: Path | None = None) -> dict[str, str]:
             package, _, version = pin.partition("==")
             found[normalized(package.split("[")[0])] = version
         for package, argument in data.get("jupyter_packages", {}).items():
-            pins = pinned(meta.parent.name)
+            pins = pinned(meta.parent.name, meta.parent)
             if argument not in pins:
                 raise LabstackError(f"{meta}: [jupyter_packages] {package} names {argument}, which "
                                     f"{meta.parent.name}/Dockerfile does not pin (ARG {argument}=VERSION)")

@@ -15,10 +15,10 @@ from pathlib import Path
 import docker.errors
 
 from . import REPO_ROOT, LabstackError, __version__
-from .builder import check_ca_bundle
+from .settings import DEFAULT_CRAN_URL, check_ca_bundle
 from .engine import BuildRequest, Log, build, client, image_exists, remove_image
 from .hub import owner_only, to_yaml
-from .layers import pinned
+from .pins import pinned
 from .readers import Findings, Reader, detect, detect_installed, readers
 from .rootfs import scrubbed_image
 from .scrub import Policy
@@ -130,7 +130,7 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
             owner: str, registry: str, tag: str, ca_bundle: Path | None, network: str | None,
             no_cache: bool, build_args: dict[str, str], log: Log, keep: list[str] = (),
             keep_env: list[str] = (), keep_sudo: bool = False, skip_mounts: list[str] = (),
-            max_copy_size: str = "4G", hub_user: str | None = None, cran_url: str | None = None) -> dict:
+            max_copy_size: str = "4G", hub_user: str | None = None, cran_url: str = DEFAULT_CRAN_URL) -> dict:
     if bool(container) == bool(from_image):
         raise LabstackError("give exactly one of --container and --from-image")
     ca_bundle = check_ca_bundle(ca_bundle)
@@ -199,7 +199,7 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
             "LABSTACK_VERSION": __version__, "MIGRATED_FROM": described,
             # the same Jupyter as every labstack image, installed the same way: the pins of images/base
             **{name: value for name, value in pinned("base").items() if name.startswith("JUPYTER") or name == "UV_VERSION"},
-            **reader.build_args(findings, state, {"cran_url": cran_url or ""}),
+            **reader.build_args(findings, state, {"cran_url": cran_url}),
         }
         args.update(build_args)
         build(BuildRequest(dockerfile=REPO_ROOT / "images" / "mig" / "Dockerfile", context=REPO_ROOT,

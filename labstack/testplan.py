@@ -15,11 +15,12 @@ from pathlib import Path
 
 from . import REPO_ROOT, LabstackError
 from .baseimage import resolve_base_image
-from .builder import BuildSettings, build_spec
+from .builder import build_spec
+from .settings import BuildSettings
 from .engine import BuildFailed, Log, cancel_builds, client
 from .graph import Graph
 from .lanes import deal, module_seconds, run_lanes
-from .layers import test_fallback
+from .layer_flags import test_fallback
 from .settings import to_json
 
 TESTS = REPO_ROOT / "tests" / "images"

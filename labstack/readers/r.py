@@ -17,7 +17,6 @@ from ..workstate import Process
 from . import Reader
 
 RSERVER = "/usr/lib/rstudio-server/bin/rserver"  # where Posit's .deb puts it
-DEFAULT_CRAN_URL = "https://cloud.r-project.org"
 SESSION_PROGRAMS = {"rsession", "R"}
 
 # Run as the user. R's own answers, and the distribution's package owning it, if any.
@@ -134,13 +133,13 @@ class RReader(Reader):
         ]
 
     def build_args(self, findings, state, options):
-        from ..layers import pinned
+        from ..pins import pinned
 
         r_home = findings.one("r_home")
         return {
             "R_HOME_DIR": r_home, "R_PROGRAM": f"{r_home}/bin/R",
             "R_FROM_DISTRIBUTION": "1" if findings.one("r_package") else "",
-            "CRAN_URL": options.get("cran_url") or DEFAULT_CRAN_URL,
+            "CRAN_URL": options["cran_url"],
             "RSERVER": findings.one("rserver"), "SHINY_SERVER": findings.one("shiny_server"),
             "JUPYTER_RSESSION_PROXY_VERSION": pinned("rstudio")["JUPYTER_RSESSION_PROXY_VERSION"],
         }

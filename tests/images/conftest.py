@@ -14,7 +14,7 @@ import pytest
 
 from labstack import LabstackError
 from labstack.baseimage import resolve_base_image
-from labstack.builder import BuildSettings
+from labstack.settings import BuildSettings
 from labstack.containers import remove_stray_containers, session_filter
 from labstack.engine import client
 from labstack.graph import images_dir, layer_folders, load_graph

@@ -44,9 +44,9 @@ def engine26_env() -> dict[str, str]:
 
 def pointed_env() -> dict[str, str]:
     env = dict(os.environ, **dict(re.findall(r"^export (\w+)=(\S+)$", ENV_FILE.read_text(), re.M)))
-    # The host engine's habit (--network host for RUN steps) is not the other machine's: its builds use
-    # its default bridge, as bake's (which has no network key in buildx 0.13) do.
-    env.pop("LABSTACK_NETWORK", None)
+    # The host engine's habit (--network host for RUN steps, labstack's default) is not the other
+    # machine's: its builds use its default bridge, as bake's (which has no network key in buildx 0.13) do.
+    env["LABSTACK_NETWORK"] = "default"
     env.pop("DOCKER_CONTEXT", None)
     return env
 

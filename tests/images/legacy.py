@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labstack import REPO_ROOT
-from labstack.builder import BuildSettings
+from labstack.settings import BuildSettings
 from labstack.engine import BuildRequest, build, client
 from labstack.containers import TrackedContainer, session_label
 from jupyter_container import poll_until

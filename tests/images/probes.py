@@ -293,7 +293,7 @@ def assert_refused_migration(engine, args: list[str], message: str) -> None:
 
 def dockerfile_arg(layer: str, name: str) -> str:
     """The default of a build argument, as images/<layer>/Dockerfile pins it (the one place it is written)."""
-    from labstack.layers import pinned
+    from labstack.pins import pinned
 
     return pinned(layer)[name]
 

@@ -24,7 +24,7 @@ from engine26 import (BAKE_TAG, BASE_IMAGE, CA_BUNDLE, ENV_FILE, SPECS, BakeBesi
                       engine26_env, ensure_base_image, repo2docker_build, run, write_user_repo)
 from labstack import REPO_ROOT
 from conftest import GRAPH
-from labstack.layers import pinned
+from labstack.pins import pinned
 from labstack.testplan import layers_of
 from labstack.testplan import test_module as module_of_layer  # not a test: pytest would collect the name
 from layers_scan import find_in_image

@@ -86,7 +86,7 @@ def private_base(base_ref, tmp_path_factory):
 def test_host_bundle_is_the_default_and_no_host_ca_turns_it_off(engine, private_base):
     """Without --ca-bundle a build trusts the host's own bundle (in no layer); --no-host-ca stops that.
     Here TLS is intercepted and the host trusts the proxy, so the first builds and the second can't."""
-    from labstack.builder import host_ca_bundle
+    from labstack.settings import host_ca_bundle
     from layers_scan import find_in_image
     from probes import all_tags, build_py, new_tags
 

@@ -41,7 +41,7 @@ def migration(legacy, engine):
     before = legacy.snapshot()
     sudo_before = legacy.tracked.container.exec_run(["sudo", "-n", "true"], user=str(legacy.layout.uid)).exit_code
     target = f"labstack-test/migrated-{legacy.layout.name}:{uuid.uuid4().hex[:8]}"
-    result = build_py("migrate", "--container", legacy.container_name, "--tag", target, "--network", "host")
+    result = build_py("migrate", "--container", legacy.container_name, "--image", target)
     assert result.returncode == 0, result.stderr[-3000:]
     yield {"image": target, "before": before, "stderr": result.stderr, "sudo_before": sudo_before}
     remove_image(target)
@@ -219,7 +219,7 @@ def test_from_image_migrates_an_earlier_commit(legacy_images, engine):
         tracked.container.commit(repository=repository, tag=tag)
     target = f"labstack-test/migrated-from-image:{uuid.uuid4().hex[:8]}"
     try:
-        result = build_py("migrate", "--from-image", committed, "--tag", target, "--network", "host")
+        result = build_py("migrate", "--from-image", committed, "--image", target)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "workspace:    /home/coder" in result.stderr  # from the image's ENTRYPOINT and WORKDIR
         with JupyterContainer(target) as jupyter:

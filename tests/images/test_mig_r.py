@@ -69,7 +69,7 @@ def migration(legacy, cran, engine):
     target = f"labstack-test/migrated-r-{layout.name}:{uuid.uuid4().hex[:8]}"
     # rocker's R is not Debian's: IRkernel comes from the mirror; r-base's is Debian's, whose package serves
     mirror = ["--cran-url", cran.url] if layout.name == "rocker" else []
-    result = build_py("migrate", "--container", legacy.container_name, "--tag", target, "--network", "host",
+    result = build_py("migrate", "--container", legacy.container_name, "--image", target,
                       "--hub-user", "alice", *mirror)
     assert result.returncode == 0, result.stderr[-3000:]
     record(layout.name, next(line for line in result.stderr.splitlines() if line.startswith("labstack: migrated ")))

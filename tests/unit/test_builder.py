@@ -1,7 +1,8 @@
 """Pure pieces of the build: each step's build arguments, why a build failed, a migration's default name."""
 from pathlib import Path
 
-from labstack.builder import BuildSettings, step_build_args
+from labstack.builder import step_build_args
+from labstack.settings import BuildSettings
 from labstack.engine import _failure_reason
 from labstack.graph import images_dir, load_graph
 from labstack.migrate import default_target

@@ -39,10 +39,26 @@ def samples(tmp_path_factory):
     subprocess.run(["dpkg-deb", "--build", str(package), str(deb)], check=True, capture_output=True)
     return {"--registry": ["r.example.org:5000"], "--owner": ["ds"], "--tag": ["t1"],
             "--base-image": ["debian:bookworm-slim"], "--ca-bundle": [str(pem)], "--no-host-ca": [],
-            "--keep-ca-bundle": [], "--network": ["host"], "--no-cache": [], "--no-cache-layer": ["base"],
+            "--keep-ca-bundle": [], "--network": ["default"], "--no-cache": [], "--no-cache-layer": ["base"],
             "--build-arg": ["A=B"], "--platform": ["linux/arm64"], "--vsix": [str(vsix)],
             "--rstudio-deb": [str(deb)], "--without-rstudio": [],
             "--cran-url": ["https://packagemanager.posit.co/cran/latest"]}
+
+
+def test_make_and_build_py_build_on_one_network():
+    """BuildKit's cache keys include the network mode: `make run` and the README's `python build.py build`
+    share one cache only if they agree, so the default is decided in labstack.settings alone."""
+    from labstack import REPO_ROOT
+    from labstack.settings import DEFAULT_CRAN_URL, DEFAULT_NETWORK, migrate_settings
+
+    parser = build.make_parser(GRAPH)
+    assert build_settings(parser.parse_args(["build", "base"]), GRAPH, env={}).network == DEFAULT_NETWORK == "host"
+    assert "LABSTACK_NETWORK" not in (REPO_ROOT / "Makefile").read_text()
+    migrate_args = parser.parse_args(["migrate", "--container", "c"])
+    assert migrate_settings(migrate_args, env={})["network"] == DEFAULT_NETWORK
+    assert migrate_settings(migrate_args, env={})["cran_url"] == DEFAULT_CRAN_URL
+    assert build_settings(parser.parse_args(["build", "base", "--network", "default"]), GRAPH, env={}).network is None
+    assert build_settings(parser.parse_args(["build", "base"]), GRAPH, env={"LABSTACK_NETWORK": "default"}).network is None
 
 
 @pytest.mark.parametrize("command", BUILD_COMMANDS)
@@ -85,7 +101,7 @@ def test_migrate_passes_every_flag_on(monkeypatch, samples, tmp_path):
     values = {"--container": ["c"], "--tag": ["t/x:1"], "--user": ["abc"], "--keep": ["/home/a/.netrc"],
               "--keep-env": ["NPM_TOKEN"], "--keep-sudo": [], "--skip-mount": ["/config"],
               "--max-copy-size": ["1G"], "--registry": ["r.example.org:5000"], "--owner": ["ds"],
-              "--ca-bundle": samples["--ca-bundle"], "--no-host-ca": [], "--network": ["host"], "--no-cache": [],
+              "--ca-bundle": samples["--ca-bundle"], "--no-host-ca": [], "--network": ["default"], "--no-cache": [],
               "--build-arg": ["A=B"], "--hub-user": ["alice"], "--cran-url": ["https://cran.example.org"]}
     assert build.main(["migrate", "--container", "c"]) == 0
     baseline = dict(seen)

@@ -14,7 +14,7 @@ from labstack_proxy import own_pages, restarts, standalone, streaming, uploads, 
 
 
 def test_the_pinned_version_is_supported():
-    from labstack.layers import pinned
+    from labstack.pins import pinned
 
     assert pinned("base")["JUPYTER_SERVER_PROXY_VERSION"] in upstream.SUPPORTED["jupyter-server-proxy"]
     assert upstream.problems() == []  # the installed upstream is the one it was written for
@@ -339,7 +339,7 @@ def test_upstreams_own_suite_is_fetched_at_the_pinned_version():
     import tomllib
 
     from labstack import REPO_ROOT
-    from labstack.layers import pinned
+    from labstack.pins import pinned
 
     pins = tomllib.loads((REPO_ROOT / "images" / "base" / "labstack-proxy" / "upstream-suite.toml").read_text())
     assert pins["sdist"]["url"].endswith(f"/jupyter_server_proxy-{pinned('base')['JUPYTER_SERVER_PROXY_VERSION']}.tar.gz")

@@ -3,7 +3,7 @@ import re
 from collections import Counter
 
 from labstack import REPO_ROOT
-from labstack.layers import pinned
+from labstack.pins import pinned
 
 PLUMBING = {"BASE_IMAGE", "BUILDER_IMAGE", "LABSTACK_VERSION", "KEEP_CA_BUNDLE", "SOURCE_IMAGE", "MIGRATED_FROM"}
 

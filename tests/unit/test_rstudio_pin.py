@@ -5,7 +5,7 @@ import re
 from packaging.version import Version
 
 from labstack import REPO_ROOT
-from labstack.layers import pinned
+from labstack.pins import pinned
 
 LAYER = REPO_ROOT / "images" / "rstudio"
 

@@ -63,6 +63,6 @@ def test_each_suite_gets_its_own_bootstrap_tag_and_sources():
 
 def test_the_default_base_is_trixie_in_the_code_and_in_the_dockerfile():
     from labstack.baseimage import DEFAULT_BASE_IMAGE
-    from labstack.layers import pinned
+    from labstack.pins import pinned
 
     assert DEFAULT_BASE_IMAGE == "debian:trixie-slim" == pinned("base")["BASE_IMAGE"]

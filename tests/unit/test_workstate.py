@@ -147,6 +147,6 @@ def test_an_r_image_lands_on_rstudio_only_where_rserver_is():
     assert reader.landing(findings(rserver="/usr/lib/rstudio-server/bin/rserver"), None) == ("RStudio", "/rstudio/")
     assert reader.landing(findings(rserver=""), None) == ("JupyterLab", "/lab")
     args = reader.build_args(findings(r_home="/usr/lib/R", r_package="r-base-core", rserver="", shiny_server=""),
-                             None, {"cran_url": ""})
+                             None, {"cran_url": "https://cran.example.org"})
     assert (args["R_PROGRAM"], args["R_FROM_DISTRIBUTION"], args["CRAN_URL"]) == (
-        "/usr/lib/R/bin/R", "1", "https://cloud.r-project.org")
+        "/usr/lib/R/bin/R", "1", "https://cran.example.org")

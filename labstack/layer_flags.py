@@ -1,5 +1,5 @@
-"""What the layers declare: their pinned versions, and the flags of their image.toml turned into build
-arguments and staged files."""
+"""The flags the layers declare in their image.toml: build.py's options, and the build arguments and staged
+files they turn into."""
 from __future__ import annotations
 
 import argparse
@@ -9,16 +9,6 @@ from pathlib import Path
 
 from . import LabstackError
 from .graph import Graph, LayerFlag
-
-
-def pinned(layer: str) -> dict[str, str]:
-    """The build arguments images/<layer>/Dockerfile pins (`ARG NAME=VALUE`): each is written there only."""
-    import re
-
-    from . import REPO_ROOT
-
-    text = (REPO_ROOT / "images" / layer / "Dockerfile").read_text()
-    return dict(re.findall(r"^ARG ([A-Z0-9_]+)=(\S+)$", text, re.MULTILINE))
 
 
 def deb_version(path: Path) -> str:
