@@ -10,7 +10,7 @@ from pathlib import Path
 from labstack import LabstackError
 from labstack.baseimage import DEBIAN_SUITES, DEFAULT_SUITE
 from labstack.graph import LAYERS_VARIABLE, images_dir, layer_folders, load_graph
-from labstack.naming import Naming
+from labstack.tags import Naming
 from labstack.settings import add_build_flags, add_ca_flags, add_migrate_flags, add_naming_flags, build_settings
 
 
@@ -64,28 +64,24 @@ def cmd_run(args: argparse.Namespace, graph) -> int:
 def cmd_render(args: argparse.Namespace, graph) -> int:
     """Print the Dockerfile labstack renders for a layer declared in its image.toml."""
     from labstack.declared import render_dockerfile
-    from labstack.builder import STAGE_DIR
-    from labstack import REPO_ROOT
+    from labstack.staging import declared_context_path
 
     layer = graph.layer(args.layer)
     if not layer.declaration:
         raise LabstackError(f"{args.layer} has a Dockerfile of its own: {layer.folder / 'Dockerfile'}")
-    print(render_dockerfile(layer.name, layer.parent, layer.declaration, STAGE_DIR, REPO_ROOT), end="")
+    print(render_dockerfile(layer.name, layer.parent, layer.declaration, declared_context_path(layer.name)), end="")
     return 0
 
 
 def cmd_push(args: argparse.Namespace, graph) -> int:
     from labstack.engine import push
-    from labstack.versions import measured_tags
+    from labstack.tags import push_tags
 
     naming = Naming.from_environment(args.registry, args.owner, args.tag)
     if not naming.registry:
         raise LabstackError("push needs a registry: --registry HOST[:PORT] or REGISTRY")
     for spec in args.specs:
-        steps = graph.plan(spec)
-        image = steps[-1].image
-        for tag in naming.tags(image) + measured_tags(naming.tags(image)[0], naming.repository(image),
-                                                      [step.layer for step in steps]):
+        for tag in push_tags(naming, graph, spec):
             push(tag, log)
             print(tag)
     return 0
@@ -95,15 +91,11 @@ def cmd_bake(args: argparse.Namespace, graph) -> int:
     import json
 
     from labstack.bake import bake_file
-    from labstack.builder import stage_files
 
     settings = build_settings(args, graph)
     if settings.network:
         log(f"labstack: the bake file sets no network (buildx 0.13 has no such key): RUN steps use the builder's; "
             f"for {settings.network} networking, create the builder with --driver-opt network={settings.network}")
-    for name in graph.layers:  # the Dockerfiles bind-mount these (a .deb, .vsix files): bake needs them there
-        stage_files(name, settings.layer_files.get(name, []))
-    # after stage_files, which empties each layer's staging folder: bake_file stages the declared layers
     document = bake_file(graph, args.specs, settings)
     text = json.dumps(document, indent=2) + "\n"
     if args.output:
@@ -116,17 +108,11 @@ def cmd_bake(args: argparse.Namespace, graph) -> int:
 
 def cmd_label(args: argparse.Namespace, graph) -> int:
     """What `build` does after each step, for images another builder made (docker buildx bake)."""
-    from labstack.builder import label_measured_versions
-    from labstack.engine import image_exists
+    from labstack.tags import label_built
 
     naming = Naming.from_environment(args.registry, args.owner, args.tag)
     for spec in args.specs:
-        steps = graph.plan(spec)
-        for number, step in enumerate(steps, 1):
-            tags = naming.tags(step.image)
-            if not image_exists(tags[0]):
-                raise LabstackError(f"no image {tags[0]} to label: build or bake it first")
-            tags = label_measured_versions(tags, [s.layer for s in steps[:number]], naming.repository(step.image), log)
+        for tags in label_built(naming, graph, spec, log):
             print("\t".join(tags))
     return 0
 

@@ -9,9 +9,10 @@ docker-container builder); `build.py bake --network` says so and writes nothing 
 """
 from __future__ import annotations
 
-from .builder import stage_declared, step_build_args
+from .builder import step_build_args
 from .settings import BuildSettings, check_ca_bundle
 from .graph import Graph
+from .staging import stage_layer
 
 
 def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
@@ -29,8 +30,8 @@ def bake_file(graph: Graph, specs: list[str], settings: BuildSettings) -> dict:
             else:
                 parent = root = settings.base_image
                 contexts = {}
-            if step.layer.declaration:  # bake reads the rendered Dockerfile from the staging folder
-                stage_declared(step.layer)
+            # the files the Dockerfiles bind-mount (a .deb, .vsix files), a declared layer's rendering
+            stage_layer(step.layer, settings.layer_files.get(step.layer.name, []))
             outside = step.layer.outside and not step.layer.declaration  # an admin's layer, its own Dockerfile
             target: dict = {
                 "context": str(step.layer.context) if outside else ".",

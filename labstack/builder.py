@@ -9,21 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker.errors
-
-from . import REPO_ROOT, LabstackError, __version__
+from . import LabstackError, __version__
 from .baseimage import resolve_base_image
-from .declared import DECLARED_DIR, STAGE_ROOT, stage
-from .engine import BuildRequest, Log, build, client, remove_image
+from .engine import BuildRequest, Log, build, client
 from .graph import BuildStep, Graph, images_dir, load_graph
 from .settings import BuildSettings, check_ca_bundle
-from .staging import sync_files
-from .versions import LABELLED_FROM, apply_labels, label_name, measure, version_tags, versions_of
-
-# Files a layer needs from outside the repository (a local .deb, .vsix extensions) are copied here,
-# into the build context, and bind-mounted by the Dockerfile; the folder always exists, empty or not.
-STAGE_DIR = STAGE_ROOT
-
+from .staging import stage_layer
+from .tags import label_measured_versions, untag
 
 @dataclass
 class BuiltImage:
@@ -31,17 +23,6 @@ class BuiltImage:
     tags: list[str]
     size_bytes: int
     seconds: float
-
-
-def stage_files(layer: str, files: list[Path]) -> None:
-    """Copy files (checked by build_spec before anything is pulled) into the layer's staging folder; a
-    declared layer's rendered files beside them are stage_declared's."""
-    sync_files(STAGE_DIR / layer, files, keep=(DECLARED_DIR,))
-
-
-def stage_declared(layer) -> Path:
-    """Write a declared layer's Dockerfile, drop-in and folder where its build reads them."""
-    return stage(layer.name, layer.parent, layer.folder, layer.declaration, STAGE_DIR, REPO_ROOT)
 
 
 def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None = None) -> list[BuiltImage]:
@@ -62,10 +43,7 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
     # Only the layers this build reads: another build beside it (a test's variant with an extension in
     # code-server's folder, a lane's build of base) keeps the files it staged for its own layers.
     for step in steps:
-        stage_files(step.layer.name, settings.layer_files.get(step.layer.name, []))
-    for step in steps:
-        if step.layer.declaration:
-            stage_declared(step.layer)
+        stage_layer(step.layer, settings.layer_files.get(step.layer.name, []))
     built: list[BuiltImage] = []
     refs: dict[str, str] = {}
     for number, step in enumerate(steps, 1):
@@ -89,7 +67,7 @@ def build_spec(spec: str, settings: BuildSettings, log: Log, graph: Graph | None
                 tags = label_measured_versions(tags, [s.layer for s in steps[:number]], repository, log,
                                                add_tags=bool(settings.naming.version_tag), built_ref=building)
             finally:
-                _untag(building)
+                untag(building)
         seconds = time.monotonic() - started
         size = client().images.get(tags[0]).attrs["Size"]
         log(f"labstack: built {tags[0]} in {seconds:.0f}s, {size / 1e6:.0f} MB")
@@ -109,83 +87,6 @@ def one_build_at_a_time(image: str):
     with open(folder / f"{image.replace('/', '_')}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
         yield
-
-
-def _labelled_from(unlabelled: str) -> list:
-    """The images labelled from this unlabelled one that still exist. One list call, then each looked
-    at: an image another build or test removes in between is left out (the SDK's images.list() failed
-    on it with 404 in a warm two-lane run)."""
-    found = []
-    for summary in client().api.images(filters={"label": f"{LABELLED_FROM}={unlabelled}"}):
-        try:
-            found.append(client().images.get(summary["Id"]))
-        except docker.errors.NotFound:
-            pass
-    return found
-
-
-def _tag(image, tags: list[str]) -> None:
-    for tag in tags:
-        image.tag(*tag.rsplit(":", 1))
-
-
-def _untag(ref: str) -> None:
-    try:
-        remove_image(ref)  # and with it an unlabelled image nothing else names (it shares every layer)
-    except docker.errors.APIError:  # still used (a container of it): only untagged clutter stays
-        pass
-
-
-def label_measured_versions(tags: list[str], chain: list, repository: str, log: Log,
-                            add_tags: bool = True, built_ref: str | None = None) -> list[str]:
-    """Measure the versions the layers declare in the image just built (`built_ref`, else tags[0]),
-    label it with them and give the labelled image `tags` and (with `add_tags`) the version tags; the
-    unlabelled image it was is removed (it shares every layer).
-
-    A build that came from the cache is the image labelled before: that labelled image is tagged again,
-    not labelled anew. A new label build would give it a new ID (a new creation time), and every image
-    built FROM it, its builder stages included, would miss the build cache."""
-    versions = versions_of(chain)
-    built = client().images.get(built_ref or tags[0])
-    if not versions:
-        _tag(built, tags)
-        return tags
-
-    def with_measured(measured: dict[str, str]) -> list[str]:
-        if not add_tags:
-            return tags
-        return tags + [tag for tag in version_tags(repository, measured, versions) if tag not in tags]
-
-    unlabelled = built.id
-    # the same layers too: a label names what was labelled, the layers prove it
-    for image in _labelled_from(unlabelled):
-        if image.attrs["RootFS"]["Layers"] != built.attrs["RootFS"]["Layers"]:
-            continue
-        labels = image.labels
-        measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
-        measured_tags = with_measured(measured)
-        try:
-            _tag(image, measured_tags)
-        except docker.errors.NotFound:  # removed since it was listed: the next, or label anew
-            continue
-        tags = measured_tags
-        log(f"labstack: {tags[0]} is the image measured before: " + ", ".join(f"{n} {v}" for n, v in measured.items()))
-        return tags
-    # Measured and labelled by a tag of its own (build_spec's, else one made here): another build may
-    # move tags[0] meanwhile (two builds of the same name at once), and the label build must start FROM
-    # this very image.
-    own = built_ref or f"{repository}:labelling-{unlabelled.split(':')[-1][:12]}"
-    if not built_ref:
-        _tag(built, [own])
-    try:
-        measured = measure(own, versions)
-        tags = with_measured(measured)
-        apply_labels(own, measured, tags, log, extra={LABELLED_FROM: unlabelled})
-    finally:
-        if not built_ref:  # build_spec removes its own
-            _untag(own)
-    log(f"labstack: measured in {tags[0]}: " + ", ".join(f"{name} {value}" for name, value in measured.items()))
-    return tags
 
 
 def step_build_args(step: BuildStep, settings: BuildSettings, parent_ref: str, root_ref: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """`make clean`: remove the containers labstack started and the images it tagged."""
 from .engine import client
-from .naming import Naming
+from .tags import Naming
 from .containers import remove_stray_containers
 
 

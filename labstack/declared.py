@@ -10,14 +10,10 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 
-from . import REPO_ROOT, LabstackError
-from .staging import sync_tree, write_text
+from . import LabstackError
 
-# build.py stages what a build needs here, inside the build context (the repository root).
-STAGE_ROOT = REPO_ROOT / "build" / "stage"
 # Where a declared layer's folder is in its image: an app's command reaches its files as {folder}.
 IMAGE_FOLDER = "/opt/labstack/layers/{name}"
 NOT_STAGED = ("__pycache__", "*.pyc", "test_*.py")  # the folder's tests and bytecode stay out of the image
@@ -133,17 +129,9 @@ def render_drop_in(layer: str, declaration: Declaration) -> str:
     return "\n".join(lines) + "\n"
 
 
-DECLARED_DIR = "declared"  # in the layer's staging folder, beside the files its flags stage
-
-
-def stage_dir(stage_root: Path, layer: str) -> Path:
-    return stage_root / layer / DECLARED_DIR
-
-
-def render_dockerfile(layer: str, parent: str, declaration: Declaration, stage_root: Path, repo_root: Path) -> str:
-    """The Dockerfile for the layer, reading what stage() wrote (paths relative to the build context,
-    the repository root)."""
-    staged = stage_dir(stage_root, layer).relative_to(repo_root).as_posix()
+def render_dockerfile(layer: str, parent: str, declaration: Declaration, staged: str) -> str:
+    """The Dockerfile for the layer, reading what staging.stage_declared wrote in `staged` (a path
+    relative to the build context, the repository root)."""
     folder = IMAGE_FOLDER.format(name=layer)
     parts = [f"""\
         # Rendered by labstack from the {layer} layer's image.toml (`build.py render {layer}` prints it).
@@ -191,18 +179,3 @@ def render_dockerfile(layer: str, parent: str, declaration: Declaration, stage_r
         WORKDIR /home/jovyan
         """)
     return "".join(textwrap.dedent(part) for part in parts)
-
-
-def stage(layer: str, parent: str, folder: Path, declaration: Declaration, stage_root: Path, repo_root: Path) -> Path:
-    """Write the layer's build inputs under stage_root (inside the build context): its folder's files, the
-    drop-in and the Dockerfile. Returns the Dockerfile's path."""
-    target = stage_dir(stage_root, layer)
-    sync_tree(folder, target / "folder", lambda name: any(fnmatch(name, p) for p in NOT_STAGED))
-    drop_in = target / f"60-{layer}.py"
-    if declaration.apps:
-        write_text(drop_in, render_drop_in(layer, declaration))
-    else:
-        drop_in.unlink(missing_ok=True)
-    dockerfile = target / "Dockerfile"
-    write_text(dockerfile, render_dockerfile(layer, parent, declaration, stage_root, repo_root))
-    return dockerfile

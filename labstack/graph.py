@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import LabstackError
-from .declared import STAGE_ROOT, Declaration, read_declaration, stage_dir
+from .declared import Declaration, read_declaration
+from .staging import declared_folder
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class Layer:
     @property
     def dockerfile(self) -> Path:
         """The folder's own, or the one rendered from its declaration (written when it is built)."""
-        return stage_dir(STAGE_ROOT, self.name) / "Dockerfile" if self.declaration else self.folder / "Dockerfile"
+        return declared_folder(self.name) / "Dockerfile" if self.declaration else self.folder / "Dockerfile"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import shlex
 
 from .graph import Graph
-from .naming import Naming
+from .tags import Naming
 
 CHOOSER_SLUG = "apps"
 

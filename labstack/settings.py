@@ -19,7 +19,7 @@ from . import LabstackError
 from .baseimage import DEFAULT_BASE_IMAGE
 from .graph import Graph
 from .layer_flags import add_layer_flags, layer_settings
-from .naming import Naming
+from .tags import Naming
 
 
 # RUN steps use the host's network unless told otherwise: it works where the engine's bridge does not

@@ -1,4 +1,8 @@
-"""Writing a build's inputs into build/stage/ so that two builds at once can share it.
+"""Everything a build reads from build/stage/, the staging folder inside the build context (the
+repository root), written here and only here: the files a layer's flags name (a .deb, .vsix files) in
+build/stage/<layer>/, a declared layer's rendered Dockerfile, drop-in and folder in
+build/stage/<layer>/declared/, and the empty context of the label step. Each writer keeps to its own
+part, so no order between them matters.
 
 Two builds may read the same staged files while a third stages them again: the tests bake the graph on a
 second engine while the host's builds run (tests/images/engine26.py), and an admin may run two builds
@@ -12,7 +16,15 @@ import filecmp
 import os
 import shutil
 import tempfile
+from fnmatch import fnmatch
 from pathlib import Path
+
+from . import REPO_ROOT
+from .declared import NOT_STAGED, Declaration, render_dockerfile, render_drop_in
+
+STAGE_ROOT = REPO_ROOT / "build" / "stage"
+LABEL_CONTEXT = STAGE_ROOT / "labels"  # a folder with nothing in it: the label step's Dockerfile reads no file
+DECLARED_DIR = "declared"  # in the layer's staging folder, beside the files its flags stage
 
 
 def _replace(target: Path, write) -> None:
@@ -76,3 +88,42 @@ def sync_tree(source: Path, target: Path, ignore) -> None:
             sync_tree(entry, target / name, ignore)
         else:
             copy_file(entry, target / name)
+
+
+def declared_folder(layer: str, stage_root: Path | None = None) -> Path:
+    return (stage_root or STAGE_ROOT) / layer / DECLARED_DIR
+
+
+def declared_context_path(layer: str) -> str:
+    """Where a declared layer's inputs are, relative to the build context, as its Dockerfile names them."""
+    return declared_folder(layer).relative_to(REPO_ROOT).as_posix()
+
+
+def stage_files(layer: str, files: list[Path], stage_root: Path | None = None) -> None:
+    """The layer's staging folder holds exactly these files (checked by build_spec before anything is
+    pulled); the declared/ folder beside them is stage_declared's."""
+    sync_files((stage_root or STAGE_ROOT) / layer, files, keep=(DECLARED_DIR,))
+
+
+def stage_declared(layer: str, parent: str, folder: Path, declaration: Declaration,
+                   stage_root: Path | None = None, repo_root: Path | None = None) -> Path:
+    """Write a declared layer's build inputs: its folder's files, the drop-in and the Dockerfile.
+    Returns the Dockerfile's path."""
+    target = declared_folder(layer, stage_root)
+    sync_tree(folder, target / "folder", lambda name: any(fnmatch(name, p) for p in NOT_STAGED))
+    drop_in = target / f"60-{layer}.py"
+    if declaration.apps:
+        write_text(drop_in, render_drop_in(layer, declaration))
+    else:
+        drop_in.unlink(missing_ok=True)
+    dockerfile = target / "Dockerfile"
+    staged = target.relative_to(repo_root or REPO_ROOT).as_posix()
+    write_text(dockerfile, render_dockerfile(layer, parent, declaration, staged))
+    return dockerfile
+
+
+def stage_layer(layer, files: list[Path]) -> None:
+    """What a build of this graph layer reads: the files its flags name, and a declared layer's inputs."""
+    stage_files(layer.name, files)
+    if layer.declaration:
+        stage_declared(layer.name, layer.parent, layer.folder, layer.declaration)

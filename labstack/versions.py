@@ -1,6 +1,6 @@
 """Versions measured from a built image, not written by hand: each layer's image.toml names a command
 per component ([[versions]]), run in the image; the answers become labels (io.labstack.<name>.version)
-and, as docker-stacks does, tags (r-4.5.0, python-3.13.5) an admin can pin a profile to."""
+and, as docker-stacks does, tags (r-4.5.0, python-3.13.5) an admin can pin a profile to (tags.py)."""
 from __future__ import annotations
 
 import os
@@ -9,15 +9,14 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from . import REPO_ROOT, LabstackError
+from . import LabstackError
 from .containers import TrackedContainer
-from .engine import BuildRequest, Log, build, image_exists, image_labels
+from .engine import BuildRequest, Log, build
 from .graph import Version
+from .staging import LABEL_CONTEXT
 
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,100}$")
 _MEASURE_TIMEOUT = 120  # seconds for all of one image's commands
-# A folder with nothing in it: the label step's build context (its Dockerfile reads no file).
-_LABEL_CONTEXT = REPO_ROOT / "build" / "stage" / "labels"
 
 
 def label_name(name: str) -> str:
@@ -42,15 +41,6 @@ def parse_measured(output: str, versions: list[Version], image: str) -> dict[str
     return measured
 
 
-def version_tags(repository: str, measured: dict[str, str], versions: list[Version]) -> list[str]:
-    """`repository:<tag>-<version>` for each component that asks for a tag; Docker tags hold no + or ~."""
-    tags = []
-    for version in versions:
-        if version.tag and measured.get(version.name) not in (None, "none"):
-            tags.append(f"{repository}:{version.tag}-{re.sub(r'[+~]', '-', measured[version.name])}")
-    return tags
-
-
 def measure(image: str, versions: list[Version]) -> dict[str, str]:
     """Run every command in one container of `image`, without network, and read what they print."""
     if not versions:
@@ -63,21 +53,21 @@ def measure(image: str, versions: list[Version]) -> dict[str, str]:
 
 
 # The ID of the build's own output, on the labelled image: a later build that comes out the same (from
-# the cache) finds the labelled one by it (builder.label_measured_versions).
+# the cache) finds the labelled one by it (tags.label_measured_versions).
 LABELLED_FROM = "io.labstack.labelled-from"
 
 
 def apply_labels(image: str, measured: dict[str, str], tags: list[str], log: Log,
                  extra: dict[str, str] | None = None) -> None:
     """Label `image` with what was measured (and `extra`) and give it `tags`: a build that adds no layer."""
-    _LABEL_CONTEXT.mkdir(parents=True, exist_ok=True)
+    LABEL_CONTEXT.mkdir(parents=True, exist_ok=True)
     # one file per build: two builds labelling at once (in two threads, or a bake beside) read their own
-    handle, name = tempfile.mkstemp(dir=_LABEL_CONTEXT.parent, prefix="labels-", suffix=".Dockerfile")
+    handle, name = tempfile.mkstemp(dir=LABEL_CONTEXT.parent, prefix="labels-", suffix=".Dockerfile")
     os.close(handle)
     dockerfile = Path(name)
     dockerfile.write_text(f"FROM {image}\n")
     try:
-        build(BuildRequest(dockerfile=dockerfile, context=_LABEL_CONTEXT, tags=tags,
+        build(BuildRequest(dockerfile=dockerfile, context=LABEL_CONTEXT, tags=tags,
                            labels={**{label_name(name): value for name, value in measured.items()}, **(extra or {})}), log)
     finally:
         dockerfile.unlink(missing_ok=True)
@@ -90,14 +80,3 @@ def versions_of(chain: list) -> list[Version]:
         for version in layer.versions:
             by_name[version.name] = version
     return list(by_name.values())
-
-
-
-def measured_tags(image: str, repository: str, chain: list) -> list[str]:
-    """The version tags (r-4.5.0, ...) build gave `image`, read back from its labels; none if it is absent."""
-    if not image_exists(image):
-        return []  # push reports the missing image itself
-    labels = image_labels(image)
-    versions = versions_of(chain)
-    measured = {v.name: labels[label_name(v.name)] for v in versions if label_name(v.name) in labels}
-    return [tag for tag in version_tags(repository, measured, versions) if image_exists(tag)]

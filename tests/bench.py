@@ -38,7 +38,7 @@ from labstack.baseimage import BOOTSTRAP_TAG, bootstrap, resolve_base_image  # n
 from labstack.builder import build_spec  # noqa: E402
 from labstack.engine import remove_image  # noqa: E402
 from labstack.migrate import migrate  # noqa: E402
-from labstack.naming import Naming, source_version  # noqa: E402
+from labstack.tags import Naming, source_version  # noqa: E402
 from jupyter_container import JupyterContainer  # noqa: E402
 from first_use import PHASES  # noqa: E402
 from legacy import CODERCOM, LINUXSERVER, LegacyContainer, build_legacy_image, new_layout  # noqa: E402

@@ -89,7 +89,7 @@ def build_images() -> tuple[list[str], str]:
     from dataclasses import replace
 
     from labstack.graph import images_dir, layer_folders, load_graph
-    from labstack.naming import Naming
+    from labstack.tags import Naming
     from labstack.settings import from_environment, to_json
     from labstack.testplan import build_in_waves, default_specs
 

@@ -18,7 +18,7 @@ from labstack.settings import BuildSettings
 from labstack.containers import remove_stray_containers, session_filter
 from labstack.engine import client
 from labstack.graph import images_dir, layer_folders, load_graph
-from labstack.naming import Naming
+from labstack.tags import Naming
 from labstack.settings import from_environment, from_json
 from labstack.testplan import FALLBACK_NOTE, build_with_fallback, default_specs, layers_of
 import beside

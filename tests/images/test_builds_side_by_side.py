@@ -16,7 +16,8 @@ from dataclasses import replace
 import docker.errors
 
 from labstack import REPO_ROOT
-from labstack.builder import STAGE_DIR, build_spec
+from labstack.builder import build_spec
+from labstack.staging import STAGE_ROOT
 from labstack.engine import remove_image
 from labstack.graph import images_dir, load_graph
 from labstack.versions import LABELLED_FROM
@@ -85,7 +86,7 @@ def test_a_build_leaves_the_files_staged_for_other_layers(image, settings):
     """The code-server variant's test extension, staged for code-server, stays through a build of base
     (a lane's build beside it): before, every build restaged every layer and took it away."""
     image("base")  # from the cache: what is measured is the staging, which comes first
-    staged = STAGE_DIR / "code-server" / f"side-by-side-{uuid.uuid4().hex[:6]}.vsix"
+    staged = STAGE_ROOT / "code-server" / f"side-by-side-{uuid.uuid4().hex[:6]}.vsix"
     staged.parent.mkdir(parents=True, exist_ok=True)
     staged.write_text("another build's file")
     tag = f"smoke-{uuid.uuid4().hex[:6]}"

@@ -8,7 +8,7 @@ import pytest
 
 from labstack.builder import build_spec
 from labstack.engine import remove_image
-from labstack.naming import Naming
+from labstack.tags import Naming
 from labstack.containers import TrackedContainer
 
 PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)

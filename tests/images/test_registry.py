@@ -3,7 +3,7 @@ import pytest
 import requests
 
 from labstack.engine import remove_image
-from labstack.naming import Naming
+from labstack.tags import Naming
 from jupyter_container import JupyterContainer
 from probes import build_py
 from services import start_registry

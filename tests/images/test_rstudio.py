@@ -10,7 +10,7 @@ import requests
 from conftest import GRAPH
 from labstack.builder import build_spec
 from labstack.settings import from_environment
-from labstack.naming import Naming
+from labstack.tags import Naming
 from labstack.engine import image_exists, image_labels, remove_image
 from labstack.containers import TrackedContainer
 from jupyter_container import JupyterContainer

@@ -86,7 +86,8 @@ def test_an_r_package_debian_lacks_comes_from_cran(image, spec, settings, loopba
     """r = ["R6", "labstackcran"]: R6 from Debian (r-cran-r6), labstackcran from the mirror the layer's
     LABSTACK_CRAN_URL names, as a declared layer's build installs them."""
     from labstack import REPO_ROOT
-    from labstack.declared import STAGE_ROOT, read_declaration, stage
+    from labstack.declared import read_declaration
+    from labstack.staging import stage_declared
     from labstack.engine import BuildRequest, build, remove_image
 
     if settings.network != "host":
@@ -98,7 +99,7 @@ def test_an_r_package_debian_lacks_comes_from_cran(image, spec, settings, loopba
     folder.mkdir()
     (folder / "image.toml").write_text('parent = "tidyverse"\n[packages]\nr = ["R6", "labstackcran"]\n')
     declaration = read_declaration(folder / "image.toml", tomllib.loads((folder / "image.toml").read_text()))
-    dockerfile = stage(name, "tidyverse", folder, declaration, STAGE_ROOT, REPO_ROOT)
+    dockerfile = stage_declared(name, "tidyverse", folder, declaration)
     tag = f"labstack/{name}:smoke"
     lines = []
     try:

@@ -6,7 +6,7 @@ from labstack.settings import BuildSettings
 from labstack.engine import _failure_reason
 from labstack.graph import images_dir, load_graph
 from labstack.migrate import default_target
-from labstack.naming import Naming
+from labstack.tags import Naming
 
 GRAPH = load_graph(images_dir())
 

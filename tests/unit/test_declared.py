@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from labstack import LabstackError
-from labstack.declared import read_declaration, render_dockerfile, render_drop_in, stage
+from labstack.declared import read_declaration, render_dockerfile, render_drop_in
+from labstack.staging import stage_declared as stage
 
 DASHBOARD = """
 name = "dashboard"
@@ -45,7 +46,7 @@ def test_packages_and_apps_are_read(tmp_path):
 
 def test_the_dockerfile_follows_the_hand_written_layers_rules(tmp_path):
     _, declaration = declared(tmp_path)
-    text = render_dockerfile("dashboard", "base", declaration, tmp_path / "build" / "stage", tmp_path)
+    text = render_dockerfile("dashboard", "base", declaration, "build/stage/dashboard/declared")
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert lines[:3] == ["ARG BASE_IMAGE=labstack/base:latest", "FROM ${BASE_IMAGE}", "USER root"]
     assert lines[-2:] == ["USER ${NB_UID}", "WORKDIR /home/jovyan"]
@@ -64,7 +65,7 @@ def test_the_dockerfile_follows_the_hand_written_layers_rules(tmp_path):
 
 def test_a_layer_with_packages_only_has_no_networkless_extras(tmp_path):
     _, declaration = declared(tmp_path, '[packages]\nr = ["tidyverse"]\n', files=())
-    text = render_dockerfile("tidyverse", "rstudio", declaration, tmp_path / "build" / "stage", tmp_path)
+    text = render_dockerfile("tidyverse", "rstudio", declaration, "build/stage/tidyverse/declared")
     assert "ARG BASE_IMAGE=labstack/rstudio:latest" in text
     assert "pip install" not in text and "labstack.d" not in text
     assert "install-r-packages tidyverse" in text and "apt-install" not in text
@@ -256,10 +257,28 @@ def test_a_declared_layers_pip_pins_are_locked_with_jupyters_environment(tmp_pat
 def test_a_declared_apps_alone_choice_runs_labstack_alone_with_its_name(tmp_path):
     from labstack.graph import load_graph
     from labstack.hub import profile_list
-    from labstack.naming import Naming
+    from labstack.tags import Naming
 
     graph = load_graph(images_with(tmp_path, "dashboard", DASHBOARD))
     values = profile_list(graph, ["dashboard"], Naming(owner="labstack", tag="latest"))
     choices = [profile for profile in values["singleuser"]["profileList"] if "profile_options" in profile][0]
     alone = choices["profile_options"]["app"]["choices"]["panel-alone"]["kubespawner_override"]
     assert alone == {"image": "labstack/dashboard:latest", "cmd": ["labstack-alone", "panel"], "default_url": "/"}
+
+
+def test_staging_in_either_order_keeps_what_the_other_staged(tmp_path):
+    """A layer's flag files and its rendered inputs share build/stage/<layer>/: neither writer removes
+    the other's, whichever comes first (a bake stages both, a build beside it one of them)."""
+    from labstack.staging import stage_files
+
+    folder, declaration = declared(tmp_path)
+    root = tmp_path / "build" / "stage"
+    extra = tmp_path / "x.vsix"
+    extra.write_text("x")
+    dockerfile = stage("dashboard", "base", folder, declaration, root, tmp_path)
+    stage_files("dashboard", [extra], root)
+    assert dockerfile.is_file() and (root / "dashboard" / "x.vsix").is_file()
+    stage_files("dashboard", [], root)
+    stage("dashboard", "base", folder, declaration, root, tmp_path)
+    stage_files("dashboard", [extra], root)
+    assert dockerfile.is_file() and (root / "dashboard" / "x.vsix").is_file()

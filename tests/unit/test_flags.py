@@ -115,9 +115,9 @@ def test_migrate_passes_every_flag_on(monkeypatch, samples, tmp_path):
 
 
 def test_bake_stages_the_files_its_targets_mount(samples, tmp_path, monkeypatch):
-    from labstack import builder
+    from labstack import staging
 
-    monkeypatch.setattr(builder, "STAGE_DIR", tmp_path / "stage")
+    monkeypatch.setattr(staging, "STAGE_ROOT", tmp_path / "stage")
     out = tmp_path / "bake.json"
     assert build.main(["bake", "rstudio+code-server", "-o", str(out), "--no-host-ca",
                        "--rstudio-deb", samples["--rstudio-deb"][0], "--vsix", samples["--vsix"][0]]) == 0

@@ -25,12 +25,12 @@ def test_base_is_the_root(graph):
 
 
 def test_every_layer_has_a_dockerfile_taking_its_source_arg(graph):
-    from labstack import REPO_ROOT
-    from labstack.declared import STAGE_ROOT, render_dockerfile
+    from labstack.declared import render_dockerfile
+    from labstack.staging import declared_context_path
 
     for layer in graph.layers.values():
         if layer.declaration:  # rendered when built: what would be written
-            text = render_dockerfile(layer.name, layer.parent, layer.declaration, STAGE_ROOT, REPO_ROOT)
+            text = render_dockerfile(layer.name, layer.parent, layer.declaration, declared_context_path(layer.name))
         else:
             text = layer.dockerfile.read_text()
         assert f"ARG {layer.source_arg}" in text and "FROM ${" + layer.source_arg + "}" in text

@@ -7,7 +7,8 @@ import pytest
 from labstack import LabstackError
 from labstack.baseimage import apt_sources, bootstrap_tag, debian_suite
 from labstack.graph import Version, images_dir, load_graph
-from labstack.versions import measure_script, parse_measured, version_tags, versions_of
+from labstack.tags import version_tags
+from labstack.versions import measure_script, parse_measured, versions_of
 
 GRAPH = load_graph(images_dir())
 

@@ -1,7 +1,7 @@
 import pytest
 
 from labstack import LabstackError
-from labstack.naming import Naming
+from labstack.tags import Naming
 
 
 def test_default_tags_have_owner_name_and_version():
