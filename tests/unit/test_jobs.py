@@ -2,6 +2,7 @@
 it, as JupyterLab's and VS Code's are) and a kernel's busy clock, under the cap."""
 import os
 import pty
+import select
 import shutil
 import signal
 import time
@@ -24,12 +25,25 @@ def terminal():
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGQUIT, signal.SIG_DFL)
         os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
-    time.sleep(0.5)  # the child has made the pty its terminal and become bash
+    wait_for_prompt(master)  # bash has taken the terminal: before, under load, the test saw it starting
     tty = os.readlink(f"/proc/{pid}/fd/0")
     yield pid, master, tty
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     os.close(master)
+
+
+def wait_for_prompt(master, seconds=20.0):
+    """Read the pty until bash shows its prompt (`bash-5.2# `), as a person waits for it."""
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            seen += os.read(master, 4096)
+            if seen.rstrip().endswith((b"$", b"#")):
+                return
+    pytest.fail(f"bash showed no prompt within {seconds:.0f} s: {seen[-200:]!r}")
 
 
 def jobs_on(tty):
