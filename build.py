@@ -142,7 +142,7 @@ def cmd_dockerspawner(args: argparse.Namespace, graph) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, graph) -> int:
-    from labstack.migrate import migrate
+    from labstack.migration.migrate import migrate
     from labstack.settings import migrate_settings
 
     result = migrate(container=args.container, from_image=args.from_image, target=args.target, user=args.user,

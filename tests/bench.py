@@ -37,7 +37,7 @@ from labstack import REPO_ROOT  # noqa: E402
 from labstack.baseimage import BOOTSTRAP_TAG, bootstrap, resolve_base_image  # noqa: E402
 from labstack.builder import build_spec  # noqa: E402
 from labstack.engine import remove_image  # noqa: E402
-from labstack.migrate import migrate  # noqa: E402
+from labstack.migration.migrate import migrate  # noqa: E402
 from labstack.tags import Naming, source_version  # noqa: E402
 from jupyter_container import JupyterContainer  # noqa: E402
 from first_use import PHASES  # noqa: E402

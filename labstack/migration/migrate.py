@@ -14,15 +14,15 @@ from pathlib import Path
 
 import docker.errors
 
-from . import REPO_ROOT, LabstackError, __version__
-from .settings import DEFAULT_CRAN_URL, check_ca_bundle
-from .engine import BuildRequest, Log, build, client, image_exists, remove_image
-from .hub import owner_only, to_yaml
-from .pins import pinned
+from .. import REPO_ROOT, LabstackError, __version__
+from ..settings import DEFAULT_CRAN_URL, check_ca_bundle
+from ..engine import BuildRequest, Log, build, client, image_exists, remove_image
+from ..hub import owner_only, to_yaml
+from ..pins import pinned
 from .readers import Findings, Reader, detect, detect_installed, readers
 from .rootfs import scrubbed_image
 from .scrub import Policy
-from .containers import TrackedContainer
+from ..containers import TrackedContainer
 from .workstate import fill_details, plan_mounts, read_processes
 
 SUPPORTED_OS = ("debian", "ubuntu")

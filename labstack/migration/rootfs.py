@@ -18,10 +18,10 @@ from typing import Iterable, Iterator
 
 import docker.errors
 
-from . import LabstackError
-from .engine import Log, client
+from .. import LabstackError
+from ..engine import Log, client
 from .scrub import Policy, remove_lines
-from .containers import session_label
+from ..containers import session_label
 
 
 class ChunkReader(io.RawIOBase):

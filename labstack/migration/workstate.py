@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-from . import LabstackError
+from .. import LabstackError
 
 # Run in the source container as root: every process as "pid<TAB>uid<TAB>gid<TAB>cwd<TAB>HOME<TAB>args"
 # with the arguments separated by \x1f. It only reads /proc, so the container's files are untouched.

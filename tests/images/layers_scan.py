@@ -6,7 +6,7 @@ import json
 import tarfile
 
 from labstack.engine import client
-from labstack.rootfs import stream
+from labstack.migration.rootfs import stream
 
 
 def find_in_image(ref: str, needles: list[str], paths: list[str], engine=None) -> list[str]:

@@ -5,7 +5,7 @@ from labstack.builder import step_build_args
 from labstack.settings import BuildSettings
 from labstack.engine import _failure_reason
 from labstack.graph import images_dir, load_graph
-from labstack.migrate import default_target
+from labstack.migration.migrate import default_target
 from labstack.tags import Naming
 
 GRAPH = load_graph(images_dir())

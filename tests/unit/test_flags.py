@@ -97,7 +97,7 @@ def test_migrate_passes_every_flag_on(monkeypatch, samples, tmp_path):
                      "LABSTACK_CRAN_URL"):
         monkeypatch.delenv(variable, raising=False)  # only the flags decide here (the Makefile exports some)
     seen = {}
-    monkeypatch.setattr("labstack.migrate.migrate", lambda **kwargs: seen.update(kwargs) or {"image": "x"})
+    monkeypatch.setattr("labstack.migration.migrate.migrate", lambda **kwargs: seen.update(kwargs) or {"image": "x"})
     values = {"--container": ["c"], "--tag": ["t/x:1"], "--user": ["abc"], "--keep": ["/home/a/.netrc"],
               "--keep-env": ["NPM_TOKEN"], "--keep-sudo": [], "--skip-mount": ["/config"],
               "--max-copy-size": ["1G"], "--registry": ["r.example.org:5000"], "--owner": ["ds"],

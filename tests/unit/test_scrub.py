@@ -1,8 +1,8 @@
 """What a migrated image drops: the secret policy, path by path and variable by variable."""
 import pytest
 
-from labstack.rootfs import _dockerfile_env, _rebase, absolute
-from labstack.scrub import CODE_SERVER_SECRET_LINE, Policy, remove_lines
+from labstack.migration.rootfs import _dockerfile_env, _rebase, absolute
+from labstack.migration.scrub import CODE_SERVER_SECRET_LINE, Policy, remove_lines
 
 DROPPED = {
     "/home/coder/.ssh/id_ed25519": "ssh private key",

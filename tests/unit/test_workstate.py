@@ -2,12 +2,12 @@
 import pytest
 
 from labstack import LabstackError
-from labstack.migrate import parse_size
-from labstack.readers import Findings, detect, detect_installed
-from labstack.readers.code_server import code_server_version, from_command, pick, state_paths
-from labstack.readers.r import RReader
-from labstack.workstate import parse_processes as process_table
-from labstack.workstate import plan_mounts
+from labstack.migration.migrate import parse_size
+from labstack.migration.readers import Findings, detect, detect_installed
+from labstack.migration.readers.code_server import code_server_version, from_command, pick, state_paths
+from labstack.migration.readers.r import RReader
+from labstack.migration.workstate import parse_processes as process_table
+from labstack.migration.workstate import plan_mounts
 
 
 def parse_processes(output):

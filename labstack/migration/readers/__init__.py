@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import LabstackError
+from ... import LabstackError
 from ..workstate import Process
 
 

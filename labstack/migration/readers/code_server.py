@@ -5,7 +5,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from .. import LabstackError
+from ... import LabstackError
 from ..workstate import Process
 from . import Reader
 
@@ -188,7 +188,7 @@ class CodeServerReader(Reader):
                 f"  extensions:   {findings.one('extensions', '0')} in {state.extensions_dir}"]
 
     def build_args(self, findings, state, options):
-        from ..pins import pinned
+        from ...pins import pinned
 
         return {
             "CODE_SERVER_DIR": posixpath.dirname(findings.one("code_server")),

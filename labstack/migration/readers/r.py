@@ -12,7 +12,7 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from .. import LabstackError
+from ... import LabstackError
 from ..workstate import Process
 from . import Reader
 
@@ -133,7 +133,7 @@ class RReader(Reader):
         ]
 
     def build_args(self, findings, state, options):
-        from ..pins import pinned
+        from ...pins import pinned
 
         r_home = findings.one("r_home")
         return {
