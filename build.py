@@ -41,9 +41,9 @@ def cmd_build(args: argparse.Namespace, graph) -> int:
 
 def cmd_test(args: argparse.Namespace, graph) -> int:
     """Build each spec with these settings, then run the tests of every layer in it against those images."""
-    from labstack.testplan import run_tests
+    from labstack.testing.plan import run_tests
 
-    from labstack.lanes import default_lanes
+    from labstack.testing.lanes import default_lanes
 
     if args.lanes is not None and args.lanes < 1:
         raise LabstackError(f"--lanes {args.lanes}: a whole number of 1 or more")

@@ -1,11 +1,11 @@
 """`make clean`: remove the containers labstack started and the images it tagged."""
 from .engine import client
 from .tags import Naming
-from .containers import remove_stray_containers
+from .containers import PURPOSE_LABEL, TEST_LABEL, remove_stray_containers
 
 
 def main() -> None:
-    containers = remove_stray_containers()
+    containers = remove_stray_containers(PURPOSE_LABEL) + remove_stray_containers(TEST_LABEL)
     owner = Naming.from_environment().owner
     images = 0
     for image in client().images.list():

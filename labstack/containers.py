@@ -1,12 +1,11 @@
-"""Containers labstack starts for its own work (migration probes, `build.py run`): named up front,
-labelled, always removed.
+"""Containers labstack starts for its own work (`build.py run`, migration probes, measuring versions,
+resolving the lock): named up front, labelled with what they are for, always removed.
 
 TrackedContainer follows jupyter/docker-stacks' helper of that name: run detached, exec with a timeout,
 always remove, even when `run` fails or is interrupted between creating and starting the container.
 """
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
@@ -14,18 +13,24 @@ import docker.errors
 
 from .engine import client
 
-# Every container we start carries this label, so `make clean` and test teardown can find strays;
-# its value tells test runs apart (LABSTACK_SMOKE_SESSION), e.g. for the interruption tests.
-LABEL = "io.labstack.smoke"
+# Every container labstack starts carries this label, its value what it is for (run, migrate, measure,
+# lock), so `make clean` finds the ones left behind. The tests' own containers carry TEST_LABEL instead
+# (tests/images/tracked.py), whose value tells test runs apart (LABSTACK_SMOKE_SESSION).
+PURPOSE_LABEL = "io.labstack.container"
+TEST_LABEL = "io.labstack.smoke"
 
 
-def session_label() -> dict[str, str]:
-    return {LABEL: os.environ.get("LABSTACK_SMOKE_SESSION", "1")}
+def labels_for(purpose: str) -> dict[str, str]:
+    return {PURPOSE_LABEL: purpose}
 
 
 class TrackedContainer:
-    def __init__(self, image: str, **run_kwargs: Any):
+    def __init__(self, image: str, purpose: str = "", **run_kwargs: Any):
         self.image = image
+        if purpose:
+            run_kwargs.setdefault("labels", labels_for(purpose))
+        if "labels" not in run_kwargs:
+            raise ValueError("a tracked container says what it is for: purpose=..., or labels=...")
         self.run_kwargs = run_kwargs
         self.container = None
         # Named before it exists, so it can be found and removed even when `run` fails or is
@@ -33,7 +38,7 @@ class TrackedContainer:
         self.name = run_kwargs.pop("name", None) or f"labstack-{uuid.uuid4().hex[:12]}"
 
     def run_detached(self, **overrides: Any):
-        kwargs = {"network_mode": "host", "detach": True, "labels": session_label(), "name": self.name}
+        kwargs = {"network_mode": "host", "detach": True, "name": self.name}
         kwargs.update(self.run_kwargs)
         kwargs.update(overrides)
         try:
@@ -78,14 +83,7 @@ class TrackedContainer:
         self.remove()
 
 
-def session_filter() -> str:
-    """The label filter for this run's containers and volumes: this run's alone where LABSTACK_SMOKE_SESSION
-    names it (two test runs on one engine), else every one labstack made."""
-    session = os.environ.get("LABSTACK_SMOKE_SESSION")
-    return f"{LABEL}={session}" if session else LABEL
-
-
-def remove_stray_containers(label: str = LABEL, prefix: str = "") -> int:
+def remove_stray_containers(label: str = PURPOSE_LABEL, prefix: str = "") -> int:
     """Remove every container labstack started (`make clean`), or those with this label filter (a test
     run's), and of those only the ones named `prefix-...` where a prefix is given (one test's own).
     Then the networks a hub made for its users' servers with the same labels (labstack.user_networks),

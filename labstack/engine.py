@@ -218,7 +218,7 @@ _CANCELLED = threading.Event()
 
 def cancel_builds() -> None:
     """Cancel every build this process runs, and any it would start after (as Ctrl-C does): builds run
-    in other threads too (testplan.build_in_waves)."""
+    in other threads too (testing.plan.build_in_waves)."""
     _CANCELLED.set()
     for process in list(_RUNNING_BUILDS):
         try:

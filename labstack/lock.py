@@ -118,7 +118,7 @@ def resolve(suite: str, pins: dict[str, str], ca_bundle: Path | None, log) -> tu
         volumes[str(ca_bundle)] = {"bind": "/run/secrets/ca_bundle", "mode": "ro"}  # never in an image
     requirements = " ".join(f"'{name}=={version}'" for name, version in sorted(pins.items()))
     log(f"labstack: resolving the Jupyter environment on Debian {suite}")
-    with TrackedContainer(image, command=["bash", "-c", RESOLVE.format(requirements=requirements)],
+    with TrackedContainer(image, purpose="lock", command=["bash", "-c", RESOLVE.format(requirements=requirements)],
                           network_mode="host", user="root", volumes=volumes) as container:
         code = container.run_detached().wait(timeout=900)["StatusCode"]
         output = container.logs()

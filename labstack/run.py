@@ -16,7 +16,7 @@ import requests
 
 from . import LabstackError
 from .engine import Log, client, engine_host, engine_is_local
-from .containers import LABEL  # so `make clean` finds it too
+from .containers import labels_for  # so `make clean` finds it too
 READY_SECONDS = 180
 
 
@@ -51,7 +51,7 @@ def serve(image: str, port: int, log: Log, out=print) -> int:
     name = f"labstack-run-{secrets.token_hex(4)}"
     try:
         container = client().containers.run(image, detach=True, name=name, environment={"JUPYTER_TOKEN": token},
-                                            ports={"8888/tcp": ("127.0.0.1", port)}, labels={LABEL: "run"})
+                                            ports={"8888/tcp": ("127.0.0.1", port)}, labels=labels_for("run"))
     except docker.errors.APIError as error:
         _remove(name)
         if "port is already allocated" in str(error) or "address already in use" in str(error):

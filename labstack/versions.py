@@ -45,7 +45,7 @@ def measure(image: str, versions: list[Version]) -> dict[str, str]:
     """Run every command in one container of `image`, without network, and read what they print."""
     if not versions:
         return {}
-    with TrackedContainer(image, network_mode="none", entrypoint=["/bin/sh", "-c"],
+    with TrackedContainer(image, purpose="measure", network_mode="none", entrypoint=["/bin/sh", "-c"],
                           command=[f"sleep {_MEASURE_TIMEOUT}"]) as container:
         container.run_detached()
         output = container.exec(["/bin/sh", "-c", measure_script(versions)], timeout=_MEASURE_TIMEOUT)

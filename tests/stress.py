@@ -91,7 +91,7 @@ def build_images() -> tuple[list[str], str]:
     from labstack.graph import images_dir, layer_folders, load_graph
     from labstack.tags import Naming
     from labstack.settings import from_environment, to_json
-    from labstack.testplan import build_in_waves, default_specs
+    from labstack.testing.plan import build_in_waves, default_specs
 
     graph = load_graph(images_dir(), *layer_folders())
     # the tests' own tag, as tests/images/conftest.py builds by hand: a user's images are never moved

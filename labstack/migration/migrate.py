@@ -46,7 +46,7 @@ echo "home=${home:-$HOME}"
 def probe_image(image: str, user: str | None = None, environment: dict[str, str] | None = None) -> Findings:
     kwargs = {"user": user} if user else {}
     script = _PROBE + "".join(reader.probe for reader in readers())
-    with TrackedContainer(image, entrypoint=["sh", "-c", script], command=[], network_mode="none",
+    with TrackedContainer(image, purpose="migrate", entrypoint=["sh", "-c", script], command=[], network_mode="none",
                           environment=environment or {}, **kwargs) as probe:
         container = probe.run_detached()
         try:
@@ -227,7 +227,7 @@ def migrate(*, container: str | None, from_image: str | None, target: str | None
 
 def built_notes(image: str) -> list[str]:
     """What the image's build wrote for the user to read (/usr/local/lib/labstack/notes: one line each)."""
-    with TrackedContainer(image, entrypoint=["cat", NOTES], command=[], network_mode="none", user="0") as reader:
+    with TrackedContainer(image, purpose="migrate", entrypoint=["cat", NOTES], command=[], network_mode="none", user="0") as reader:
         container = reader.run_detached()
         container.wait(timeout=60)
         return [line for line in container.logs().decode(errors="replace").splitlines() if line.startswith("labstack")]

@@ -21,7 +21,7 @@ import docker.errors
 from .. import LabstackError
 from ..engine import Log, client
 from .scrub import Policy, remove_lines
-from ..containers import session_label
+from ..containers import labels_for
 
 
 class ChunkReader(io.RawIOBase):
@@ -103,7 +103,7 @@ def write_rootfs(image: str, container, mounts: list[dict], policy: Policy, owne
     """Write the filtered file system of `image` plus the mounts' content as a tar to `target`."""
     destinations = [mount["Destination"] for mount in mounts]
     created = client().containers.create(image, entrypoint=["/bin/true"], command=[], network_mode="none",
-                                         labels=session_label())
+                                         labels=labels_for("migrate"))
     copied = []
     with tarfile.open(fileobj=target, mode="w|", format=tarfile.PAX_FORMAT) as out:
         rewrite = Rewrite(out, policy)

@@ -15,12 +15,13 @@ import pytest
 from labstack import LabstackError
 from labstack.baseimage import resolve_base_image
 from labstack.settings import BuildSettings
-from labstack.containers import remove_stray_containers, session_filter
+from labstack.containers import remove_stray_containers
+from tracked import PRODUCT_FILTERS, session_filter
 from labstack.engine import client
 from labstack.graph import images_dir, layer_folders, load_graph
 from labstack.tags import Naming
 from labstack.settings import from_environment, from_json
-from labstack.testplan import FALLBACK_NOTE, build_with_fallback, default_specs, layers_of
+from labstack.testing.plan import FALLBACK_NOTE, build_with_fallback, default_specs, layers_of
 import beside
 
 GRAPH = load_graph(images_dir(), *layer_folders())  # an admin's folders too (LABSTACK_LAYERS, set by build.py)
@@ -59,6 +60,8 @@ def engine():
     volumes_before = {volume.name for volume in engine.volumes.list(**volumes)}
     yield engine
     left = remove_stray_containers(mine)
+    if not os.environ.get("LABSTACK_SMOKE_SESSION"):  # the engine is this run's alone: labstack's own too
+        left += sum(remove_stray_containers(label) for label in PRODUCT_FILTERS)
     assert left == 0, f"{left} labstack container(s) were left behind by a test"
     new_volumes = {volume.name for volume in engine.volumes.list(**volumes)} - volumes_before
     assert not new_volumes, f"volume(s) left behind by a test: {sorted(new_volumes)}"

@@ -20,7 +20,7 @@ import pytest
 
 from labstack import REPO_ROOT
 from labstack.graph import images_dir, load_graph
-from labstack.testplan import default_specs
+from labstack.testing.plan import default_specs
 from beside import Beside
 
 ENV_FILE = Path(os.environ.get("LABSTACK_ENGINE26_DIR", "/run/labstack-engine26")) / "env"

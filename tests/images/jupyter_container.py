@@ -16,7 +16,7 @@ from typing import Any, Callable, TypeVar
 
 import requests
 
-from labstack.containers import TrackedContainer
+from tracked import TestContainer
 from labstack.engine import engine_is_local, published_address
 
 T = TypeVar("T")
@@ -92,7 +92,7 @@ class JupyterContainer:
     port: int = field(default_factory=free_loopback_port)  # the published one, on an engine elsewhere
     host: str = field(default_factory=published_address)
     listen_port: int = field(init=False, default=0)  # Jupyter's own, inside the container; set by start()
-    tracked: TrackedContainer | None = None
+    tracked: TestContainer | None = None
 
     @property
     def base_url(self) -> str:
@@ -111,7 +111,7 @@ class JupyterContainer:
         if self.user:
             options["user"] = self.user
         options.update(self.run_options)
-        self.tracked = TrackedContainer(self.image, environment=env,
+        self.tracked = TestContainer(self.image, environment=env,
                                         name=f"labstack-smoke-{uuid.uuid4().hex[:8]}", **options)
         self.tracked.run_detached()
         if not local:

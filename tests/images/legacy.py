@@ -20,7 +20,7 @@ from pathlib import Path
 from labstack import REPO_ROOT
 from labstack.settings import BuildSettings
 from labstack.engine import BuildRequest, build, client
-from labstack.containers import TrackedContainer, session_label
+from tracked import TestContainer, session_label
 from jupyter_container import poll_until
 from vsix import make_vsix
 
@@ -116,7 +116,7 @@ class LegacyContainer:
 
     def __init__(self, image: str, layout: Layout):
         self.image, self.layout = image, layout
-        self.tracked: TrackedContainer | None = None
+        self.tracked: TestContainer | None = None
         self.host_dirs: tempfile.TemporaryDirectory | None = None
         self.volume = None
 
@@ -147,7 +147,7 @@ class LegacyContainer:
             self.volume = client().volumes.create(f"labstack-legacy-config-{uuid.uuid4().hex[:8]}",
                                                   labels=session_label())
             volumes = {self.volume.name: {"bind": "/config", "mode": "rw"}}
-        self.tracked = TrackedContainer(self.image, network_mode="none", name=name, environment=env, volumes=volumes)
+        self.tracked = TestContainer(self.image, network_mode="none", name=name, environment=env, volumes=volumes)
         self.tracked.run_detached()
         self._plant()
         self.settle()

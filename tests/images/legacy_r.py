@@ -20,7 +20,7 @@ from pathlib import Path
 
 from labstack import REPO_ROOT
 from labstack.settings import BuildSettings
-from labstack.containers import TrackedContainer, session_label
+from tracked import TestContainer, session_label
 from labstack.engine import BuildRequest, build, client
 from jupyter_container import poll_until
 from legacy import marker
@@ -107,7 +107,7 @@ class RContainer:
 
     def __init__(self, image: str, layout: RLayout):
         self.image, self.layout = image, layout
-        self.tracked: TrackedContainer | None = None
+        self.tracked: TestContainer | None = None
         self.volume = None
         self.host_dir: tempfile.TemporaryDirectory | None = None
 
@@ -130,7 +130,7 @@ class RContainer:
             self.host_dir = tempfile.TemporaryDirectory(prefix="labstack-legacy-rwork-")
             os.chown(self.host_dir.name, layout.uid, layout.uid)
             volumes = {self.host_dir.name: {"bind": layout.mount, "mode": "rw"}}
-        self.tracked = TrackedContainer(self.image, network_mode="none", name=name, volumes=volumes,
+        self.tracked = TestContainer(self.image, network_mode="none", name=name, volumes=volumes,
                                         environment=dict(layout.env, **layout.kept_env))
         self.tracked.run_detached()
         poll_until(lambda: "/bin/exec/R" in self.tracked.exec(["ps", "-eo", "args="], user="root", check=False)
@@ -189,7 +189,7 @@ for (p in c("IRkernel", setdiff(needed, base)))
     stopifnot(system2("tar", c("czf", sprintf("/out/%s_%s.tar.gz", p, ip[p, "Version"]), "-C", ip[p, "LibPath"], p)) == 0)
 tools::write_PACKAGES("/out", type = "source")
 """
-    with TrackedContainer(rstudio_image, entrypoint=["Rscript", "-e", script], command=[], network_mode="none",
+    with TestContainer(rstudio_image, entrypoint=["Rscript", "-e", script], command=[], network_mode="none",
                           user="0", volumes={str(contrib): {"bind": "/out", "mode": "rw"}}) as helper:
         container = helper.run_detached()
         status = container.wait(timeout=180)["StatusCode"]

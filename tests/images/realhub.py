@@ -88,7 +88,7 @@ def docker_spawner_config(prefix: str, image: str, user_networks: bool = True, h
     user_networks (what docs/jupyterhub.md tells admins to run), each user's servers on a docker network
     of the user's own, from what `build.py dockerspawner` prints; without, all on Docker's default
     bridge (what the docs said before). A module appends what is its own."""
-    from labstack.containers import session_label
+    from tracked import session_label
     from labstack.user_networks import spawner_config
 
     spawner = spawner_config(hub_container) if user_networks else 'c.JupyterHub.spawner_class = "docker"\n'

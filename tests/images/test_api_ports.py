@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers, session_filter
+from labstack.containers import remove_stray_containers
+
+from tracked import session_filter
 from jupyter_container import copy_into, free_loopback_port, poll_until
 from realhub import docker_spawner_config, api, running_hub, server_url, spawn_all, user_token, websocket_status
 from services import require

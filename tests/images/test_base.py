@@ -5,7 +5,7 @@ import pytest
 import requests
 from packaging.version import Version
 
-from labstack.containers import TrackedContainer
+from tracked import TestContainer
 from jupyter_container import JupyterContainer, poll_until
 from probes import (all_tags, new_tags, assert_app_answers, assert_home_belongs_to, build_py, assert_refused, run_in_terminal,
                     expected_server_names, process_uids, servers_info_names, uncompiled_server_modules)
@@ -211,7 +211,7 @@ def test_a_port_started_from_a_terminal_works_in_the_browser(browser, jupyter, s
 
 def test_answers_the_image_pre_puller(image, spec):
     # Zero-to-JupyterHub's pre-puller runs this command (as the container's command) in every image it pulls.
-    with TrackedContainer(image(spec), entrypoint=["/bin/sh", "-c", 'echo "Pulling complete"'], command=[],
+    with TestContainer(image(spec), entrypoint=["/bin/sh", "-c", 'echo "Pulling complete"'], command=[],
                           network_mode="none") as tracked:
         container = tracked.run_detached()
         assert container.wait(timeout=60)["StatusCode"] == 0

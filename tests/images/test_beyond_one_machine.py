@@ -25,8 +25,8 @@ from engine26 import (BAKE_TAG, BASE_IMAGE, CA_BUNDLE, ENV_FILE, SPECS, BakeBesi
 from labstack import REPO_ROOT
 from conftest import GRAPH
 from labstack.pins import pinned
-from labstack.testplan import layers_of
-from labstack.testplan import test_module as module_of_layer  # not a test: pytest would collect the name
+from labstack.testing.plan import layers_of
+from labstack.testing.plan import test_module as module_of_layer  # not a test: pytest would collect the name
 from layers_scan import find_in_image
 
 FIGURES = REPO_ROOT / "reports" / "beyond-one-machine.json"  # the timings of the last run, for the README

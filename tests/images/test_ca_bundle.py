@@ -9,7 +9,7 @@ import pytest
 from labstack.builder import build_spec
 from labstack.engine import remove_image
 from labstack.tags import Naming
-from labstack.containers import TrackedContainer
+from tracked import TestContainer
 
 PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
@@ -38,7 +38,7 @@ def read_bundle(image: str) -> str:
 
 
 def run_in(image: str, cmd: list[str]) -> str:
-    with TrackedContainer(image, network_mode="none", command=["sleep", "300"], entrypoint=[]) as tracked:
+    with TestContainer(image, network_mode="none", command=["sleep", "300"], entrypoint=[]) as tracked:
         tracked.run_detached()
         return tracked.exec(cmd)
 

@@ -394,7 +394,7 @@ def test_a_new_container_on_the_same_home_keeps_settings_extensions_workspace_an
     import json
     from urllib.parse import unquote
 
-    from labstack.containers import session_label
+    from tracked import session_label
 
     volume = engine.volumes.create(labels=session_label())
     home = {volume.name: {"bind": "/home/jovyan", "mode": "rw"}}

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers, session_filter
+from labstack.containers import remove_stray_containers
+
+from tracked import session_filter
 from browser import Visit, open_a_port_served_from_vscode, run_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
 from realhub import (docker_spawner_config, LAYOUTS, api, logged_in, print_outcomes, running_hub, server_url, spawn_all,

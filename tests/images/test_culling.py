@@ -40,7 +40,8 @@ import docker.errors
 import pytest
 
 from labstack import REPO_ROOT
-from labstack.containers import remove_stray_containers, session_filter
+from labstack.containers import remove_stray_containers
+from tracked import session_filter
 from labstack.hub import CULL_NOTICE, PERSON_ACTIVITY
 from beside import Beside, begun
 from jupyter_container import copy_into

@@ -5,7 +5,9 @@ it is the whole server: alice lands on it, bob is refused over HTTP and websocke
 (pins, route, launcher, loopback) is test_declared_layers.py's."""
 import pytest
 
-from labstack.containers import remove_stray_containers, session_filter
+from labstack.containers import remove_stray_containers
+
+from tracked import session_filter
 from jupyter_container import JupyterContainer
 from probes import assert_refused
 from realhub import docker_spawner_config, logged_in, login, running_hub, server_url, spawn_all, websocket_status

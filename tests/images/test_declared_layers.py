@@ -9,7 +9,7 @@ import pytest
 
 from conftest import GRAPH
 from jupyter_container import JupyterContainer
-from labstack.testplan import layers_of
+from labstack.testing.plan import layers_of
 from probes import LOOPBACK_HEX, app_sockets, assert_app_answers, assert_refused, servers_info_names
 
 DECLARED = True  # conftest: runs on every image with a declared layer in it

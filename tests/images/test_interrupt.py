@@ -12,7 +12,7 @@ import pytest
 
 from labstack import REPO_ROOT
 from labstack.engine import image_exists
-from labstack.containers import LABEL, TrackedContainer
+from tracked import LABEL, TestContainer
 from jupyter_container import poll_until
 from probes import default_sigint
 
@@ -66,7 +66,7 @@ def test_interrupted_build_tags_nothing(image):
 
 def test_failed_start_leaves_no_container(engine, image):
     # The docker SDK creates, then starts; when the start fails it leaves the created container behind.
-    tracked = TrackedContainer(image("base"), entrypoint=["/nonexistent"], network_mode="none")
+    tracked = TestContainer(image("base"), entrypoint=["/nonexistent"], network_mode="none")
     with pytest.raises(docker.errors.APIError):
         tracked.run_detached()
     with pytest.raises(docker.errors.NotFound):

@@ -16,7 +16,9 @@ import uuid
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers, session_filter
+from labstack.containers import remove_stray_containers
+
+from tracked import session_filter
 from jupyter_container import answers, poll_until
 from realhub import docker_spawner_config, LAYOUTS, api, login, running_hub, server_url, spawn_all, user_token, websocket_status
 from services import require

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from labstack.engine import BuildRequest, build, remove_image
-from labstack.containers import TrackedContainer
+from tracked import TestContainer
 from jupyter_container import JupyterContainer
 from layers_scan import find_in_image
 from legacy import CODERCOM, EXTENSION_ID, LINUXSERVER, LegacyContainer, build_legacy_image, marker, new_layout
@@ -141,9 +141,9 @@ def test_under_another_uid_says_plainly_that_the_home_is_its_users(legacy, migra
     """The migrated work belongs to the source's user: another uid (a cluster's) can read it but not write
     it, and the image says so in one line rather than leave Jupyter's PermissionError to explain it."""
     from jupyter_container import poll_until
-    from labstack.containers import TrackedContainer
+    from tracked import TestContainer
 
-    tracked = TrackedContainer(migration["image"], user="12345:0", name=f"labstack-smoke-{uuid.uuid4().hex[:8]}",
+    tracked = TestContainer(migration["image"], user="12345:0", name=f"labstack-smoke-{uuid.uuid4().hex[:8]}",
                                environment={"JUPYTER_IP": "127.0.0.1", "JUPYTER_PORT": "1"})
     try:
         tracked.run_detached()
@@ -210,7 +210,7 @@ def test_from_image_migrates_an_earlier_commit(legacy_images, engine):
     # A container with everything in its own layer (no mounts: a commit records mounts as volumes,
     # and those it cannot hold, see below).
     secret = marker("fromimage")
-    with TrackedContainer(legacy_images["codercom"], network_mode="none",
+    with TestContainer(legacy_images["codercom"], network_mode="none",
                           name=f"labstack-legacy-plain-{uuid.uuid4().hex[:8]}") as tracked:
         tracked.run_detached()
         tracked.exec(["sh", "-c", f"echo 'notes kept in the home' > ~/notes.txt && echo {secret} > ~/.git-credentials"])
@@ -244,7 +244,7 @@ def test_mount_larger_than_the_limit_is_refused(legacy_images, engine):
 
 
 def test_state_in_a_tmpfs_is_refused(legacy_images, engine):
-    with TrackedContainer(legacy_images["codercom"], network_mode="none", tmpfs={"/home/coder/project": ""},
+    with TestContainer(legacy_images["codercom"], network_mode="none", tmpfs={"/home/coder/project": ""},
                           name=f"labstack-legacy-tmpfs-{uuid.uuid4().hex[:8]}") as tracked:
         tracked.run_detached()
         assert_refused_migration(engine, ["--container", tracked.name], "--skip-mount /home/coder/project")
@@ -257,7 +257,7 @@ def test_missing_container_is_refused(engine):
 
 
 def test_container_with_neither_code_server_nor_r_is_refused(engine, image):
-    with TrackedContainer(image("base"), network_mode="none", command=["sleep", "600"],
+    with TestContainer(image("base"), network_mode="none", command=["sleep", "600"],
                           name=f"labstack-plain-{uuid.uuid4().hex[:8]}") as tracked:
         tracked.run_detached()
         assert_refused_migration(engine, ["--container", tracked.container.name], "has neither code-server nor R on the PATH of user jovyan")
@@ -272,7 +272,7 @@ def test_unsupported_os_is_refused(engine, base_ref, tmp_path):
     build(BuildRequest(dockerfile=tmp_path / "Dockerfile", context=tmp_path, tags=[tag],
                        build_args={"BASE_IMAGE": base_ref}), lambda line: None)
     try:
-        with TrackedContainer(tag, network_mode="none", command=["sleep", "600"],
+        with TestContainer(tag, network_mode="none", command=["sleep", "600"],
                               name=f"labstack-other-os-{uuid.uuid4().hex[:8]}") as tracked:
             tracked.run_detached()
             assert_refused_migration(engine, ["--container", tracked.container.name],

@@ -17,7 +17,8 @@ import yaml
 from conftest import GRAPH
 from labstack import REPO_ROOT
 from jupyter_container import JupyterContainer, poll_until
-from labstack.containers import TrackedContainer, remove_stray_containers, session_filter
+from labstack.containers import remove_stray_containers
+from tracked import TestContainer, session_filter
 from labstack.engine import remove_image
 from layers_scan import find_in_image
 from legacy_r import LAYOUTS, SITE_HELLO, USER_HELLO, RContainer, Repository, build_r_image, irkernel_repository
@@ -254,7 +255,7 @@ def test_the_image_runs_under_the_printed_profile_in_the_pod_simulation(legacy, 
 # ---- what the migration of an R container refuses: one line, exit 2, nothing tagged
 
 def test_a_stopped_r_container_is_refused(r_images, engine):
-    tracked = TrackedContainer(r_images["rbase"], network_mode="none", name=f"labstack-r-stopped-{uuid.uuid4().hex[:8]}")
+    tracked = TestContainer(r_images["rbase"], network_mode="none", name=f"labstack-r-stopped-{uuid.uuid4().hex[:8]}")
     with tracked:
         tracked.run_detached()
         tracked.container.stop(timeout=1)
@@ -263,7 +264,7 @@ def test_a_stopped_r_container_is_refused(r_images, engine):
 
 def test_an_r_container_run_as_root_with_no_user_named_is_refused(r_images, engine):
     # r-base's own default: R as root; nothing says whose the work is
-    with TrackedContainer(r_images["rbase"], network_mode="none", user="0",
+    with TestContainer(r_images["rbase"], network_mode="none", user="0",
                           name=f"labstack-r-root-{uuid.uuid4().hex[:8]}") as tracked:
         tracked.run_detached()
         assert_refused_migration(engine, ["--container", tracked.name], "runs as root: pass --user")

@@ -12,7 +12,7 @@ from labstack.builder import build_spec
 from labstack.settings import from_environment
 from labstack.tags import Naming
 from labstack.engine import image_exists, image_labels, remove_image
-from labstack.containers import TrackedContainer
+from tracked import TestContainer
 from jupyter_container import JupyterContainer
 from probes import (LOOPBACK_HEX, app_sockets, build_py, dockerfile_arg, assert_home_belongs_to, assert_refused, execute_in_kernel,
                     run_in_terminal,
@@ -137,7 +137,7 @@ def test_local_deb_goes_through_the_offline_path(tmp_path, engine):
         build_spec("rstudio", settings, lambda line: None)
         # the label is measured from the image (`rstudio-server version`): hello brings no rstudio-server
         assert engine.images.get(ref).labels["io.labstack.rstudio-server.version"] == "none"
-        with TrackedContainer(ref, network_mode="none", command=["sleep", "300"]) as tracked:
+        with TestContainer(ref, network_mode="none", command=["sleep", "300"]) as tracked:
             tracked.run_detached()
             assert tracked.exec(["dpkg-query", "-W", "-f=${Version}", "hello"]) == version
     finally:
@@ -262,7 +262,7 @@ def test_the_cran_mirror_is_the_image_default(jupyter):
 
 @pytest.fixture(scope="module")
 def home_volume(engine):
-    from labstack.containers import session_label
+    from tracked import session_label
 
     volume = engine.volumes.create(f"labstack-test-r-home-{uuid.uuid4().hex[:8]}", labels=session_label())
     yield volume.name

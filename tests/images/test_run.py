@@ -13,7 +13,7 @@ import requests
 
 from labstack import REPO_ROOT
 from jupyter_container import free_loopback_port, poll_until
-from labstack.containers import LABEL
+from labstack.containers import PURPOSE_LABEL
 from labstack.engine import remove_image
 from probes import build_py, default_sigint
 
@@ -22,7 +22,7 @@ TAG = "run-test"
 
 def run_containers(engine) -> set[str]:
     """build.py run's containers (labelled so): another test run may share this engine."""
-    return {c.name for c in engine.containers.list(all=True, filters={"label": f"{LABEL}=run"})}
+    return {c.name for c in engine.containers.list(all=True, filters={"label": f"{PURPOSE_LABEL}=run"})}
 
 
 def start_run(spec: str, port: int, log, **popen) -> subprocess.Popen:

@@ -26,7 +26,8 @@ import pytest
 import requests
 
 from labstack import REPO_ROOT
-from labstack.containers import TrackedContainer, remove_stray_containers, session_filter, session_label
+from labstack.containers import remove_stray_containers
+from tracked import TestContainer, session_filter, session_label
 from labstack.engine import BuildRequest, build
 from browser import SCREENSHOTS
 from jupyter_container import free_loopback_port, poll_until
@@ -207,7 +208,7 @@ def test_no_other_container_reaches_what_alice_starts(hub, servers, image):
     """bob's container, and another workload's on the default bridge, ask each of alice's ports at each of
     her container's addresses, as `urllib.request.urlopen` in a person's terminal would."""
     expected = {8000: servers["secret"], 5006: "Bokeh", 8501: "Streamlit"}
-    outsider = TrackedContainer(image("base"), network_mode="bridge", entrypoint=["sleep", "600"], user="1000")
+    outsider = TestContainer(image("base"), network_mode="bridge", entrypoint=["sleep", "600"], user="1000")
     with outsider:
         outsider.run_detached()
         for port, (_, path, _) in APPS.items():
@@ -261,7 +262,7 @@ def test_streamlit_binds_loopback_by_default_in_the_image(user_apps_image, capsy
     setting (the "before"). Bokeh reads its address from no variable or file: every address, as before."""
     starts = {8000: APPS[8000][0], 5006: APPS[5006][0], 8501: APPS[8501][0],
               8502: "env -u STREAMLIT_SERVER_ADDRESS " + APPS[8501][0].replace("run ", "run --server.port 8502 ", 1)}
-    with TrackedContainer(user_apps_image, network_mode="bridge", entrypoint=["sleep", "600"], user="1000") as box:
+    with TestContainer(user_apps_image, network_mode="bridge", entrypoint=["sleep", "600"], user="1000") as box:
         container = box.run_detached()
         fresh = json.loads(run_in(container, LISTENING_SCRIPT).strip().splitlines()[-1])
         assert fresh == [], fresh  # a fresh container (its server not started here) listens on nothing

@@ -18,10 +18,12 @@ import uuid
 import pytest
 import requests
 
-from labstack.containers import remove_stray_containers, session_filter
+from labstack.containers import remove_stray_containers
+
+from tracked import session_filter
 from labstack.engine import image_labels
 from labstack.hub import profile_list, restricted
-from labstack.testplan import app_specs, profile_selections
+from labstack.testing.plan import app_specs, profile_selections
 from conftest import GRAPH
 from jupyter_container import poll_until
 from realhub import LAYOUTS, api, login, running_hub, server_url, wait_until_ready, websocket_status

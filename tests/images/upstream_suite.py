@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labstack import REPO_ROOT
-from labstack.containers import TrackedContainer
+from tracked import TestContainer
 
 PINS = tomllib.loads((REPO_ROOT / "images" / "base" / "labstack-proxy" / "upstream-suite.toml").read_text())
 FETCHED = REPO_ROOT / "build" / "upstream-suite"
@@ -87,7 +87,7 @@ def run(image: str, with_labstack: bool = True, extra: tuple[str, ...] = (), tim
                            modules=" ".join(PINS["suite"]["modules"]))
     volumes = {str(FETCHED / "source"): {"bind": "/suite/source", "mode": "ro"},
                str(FETCHED / "wheels"): {"bind": "/suite/wheels", "mode": "ro"}}
-    with TrackedContainer(image, user="root", network_mode="none", volumes=volumes, entrypoint=["bash", "-c", script, "suite", *extra],
+    with TestContainer(image, user="root", network_mode="none", volumes=volumes, entrypoint=["bash", "-c", script, "suite", *extra],
                           command=None) as container:
         code = container.run_detached().wait(timeout=timeout)["StatusCode"]
         output = container.logs()

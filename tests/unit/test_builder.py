@@ -60,7 +60,7 @@ def test_default_target_of_a_migration():
 
 
 def test_test_all_builds_in_waves_each_after_the_images_it_is_built_on():
-    from labstack.testplan import default_specs, waves
+    from labstack.testing.plan import default_specs, waves
 
     graph = load_graph(images_dir())
     grouped = waves(default_specs(graph), graph)

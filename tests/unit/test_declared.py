@@ -191,7 +191,7 @@ def test_the_graph_holds_a_declared_layer_and_its_apps(tmp_path):
 
 def test_all_builds_a_declared_layer_on_its_own_and_stacks_only_on_shipped_layers(tmp_path):
     from labstack.graph import load_graph
-    from labstack.testplan import default_specs
+    from labstack.testing.plan import default_specs
 
     images = images_with(tmp_path, "dashboard", DASHBOARD)
     for name, text in (("code-server", 'parent = "base"\nstackable = true\n'), ("rstudio", 'parent = "base"\n')):

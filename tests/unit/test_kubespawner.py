@@ -10,7 +10,7 @@ import yaml
 from traitlets.config import Config
 
 from labstack.graph import images_dir, load_graph
-from labstack.testplan import app_specs, profile_selections
+from labstack.testing.plan import app_specs, profile_selections
 
 pytest.importorskip("kubespawner", reason="jupyterhub-kubespawner is not installed (pip install -r requirements-dev.txt)")
 

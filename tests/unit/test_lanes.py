@@ -1,8 +1,8 @@
 """The image tests' lanes (labstack/lanes.py): how modules are dealt, and how the lanes run and end."""
 import sys
 
-from labstack.lanes import NO_TESTS_RAN, SECONDS_FILE, combined, deal, module_seconds, run_lanes
-from labstack.testplan import sibling_groups
+from labstack.testing.lanes import NO_TESTS_RAN, SECONDS_FILE, combined, deal, module_seconds, run_lanes
+from labstack.testing.plan import sibling_groups
 
 SECONDS = {"test_a.py": 300, "test_b.py": 200, "test_c.py": 150, "test_d.py": 100, "test_e.py": 50}
 

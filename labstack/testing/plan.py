@@ -13,15 +13,15 @@ import tempfile
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from . import REPO_ROOT, LabstackError
-from .baseimage import resolve_base_image
-from .builder import build_spec
-from .settings import BuildSettings
-from .engine import BuildFailed, Log, cancel_builds, client
-from .graph import Graph
+from .. import REPO_ROOT, LabstackError
+from ..baseimage import resolve_base_image
+from ..builder import build_spec
+from ..settings import BuildSettings
+from ..engine import BuildFailed, Log, cancel_builds, client
+from ..graph import Graph
 from .lanes import deal, module_seconds, run_lanes
-from .layer_flags import test_fallback
-from .settings import to_json
+from ..layer_flags import test_fallback
+from ..settings import to_json
 
 TESTS = REPO_ROOT / "tests" / "images"
 DECLARED_TESTS = TESTS / "test_declared_layers.py"

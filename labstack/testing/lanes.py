@@ -15,7 +15,7 @@ import threading
 import tomllib
 from pathlib import Path
 
-from . import REPO_ROOT
+from .. import REPO_ROOT
 
 SECONDS_FILE = REPO_ROOT / "tests" / "images" / "module-seconds.toml"
 NO_TESTS_RAN = 5  # pytest's exit code when a lane's share selected nothing (-k)
