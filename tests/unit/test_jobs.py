@@ -46,8 +46,10 @@ def wait_for_prompt(master, seconds=20.0):
     pytest.fail(f"bash showed no prompt within {seconds:.0f} s: {seen[-200:]!r}")
 
 
-def jobs_on(tty):
-    return [job for job in terminal_jobs() if job.tty == tty]
+def jobs_on(tty, shell):
+    """The jobs of this test's terminal. On a host, /dev/pts/N names as many terminals as there are
+    devpts instances (each container has its own): its shell tells this one apart."""
+    return [job for job in terminal_jobs() if job.tty == tty and job.shell == shell]
 
 
 def wait_for(predicate, seconds=10.0):
@@ -61,27 +63,27 @@ def wait_for(predicate, seconds=10.0):
 def test_a_shell_at_its_prompt_has_no_job_and_a_loop_of_short_commands_is_one(terminal):
     pid, master, tty = terminal
     assert tty and tty.startswith("/dev/pts/"), tty
-    assert jobs_on(tty) == []
+    assert jobs_on(tty, pid) == []
     typed = time.time()
     os.write(master, b"while true; do date > /dev/null; sleep 1; done\n")
-    assert wait_for(lambda: jobs_on(tty)), "the loop never showed as a job"
+    assert wait_for(lambda: jobs_on(tty, pid)), "the loop never showed as a job"
     seen = set()
     for _ in range(3):  # a new `sleep` every second, one job all along, begun when the line was read
         time.sleep(1.1)
-        jobs = jobs_on(tty)
+        jobs = jobs_on(tty, pid)
         assert len(jobs) == 1, jobs
         seen.add(jobs[0].command)
         assert typed - 9 <= jobs[0].began <= typed + 1, (jobs[0], typed)  # the kernel keeps it to 8 s
     assert "sleep" in seen, seen
     os.write(master, b"\x03")  # Ctrl-C: the shell takes the terminal back
-    assert wait_for(lambda: not jobs_on(tty)), jobs_on(tty)
+    assert wait_for(lambda: not jobs_on(tty, pid)), jobs_on(tty, pid)
 
 
 def test_a_job_in_the_background_does_not_count(terminal):
     pid, master, tty = terminal
     os.write(master, b"sleep 30 &\n")
     time.sleep(1.5)
-    assert jobs_on(tty) == []
+    assert jobs_on(tty, pid) == []
 
 
 def test_work_counts_until_the_cap_after_it_began():

@@ -31,6 +31,7 @@ class TerminalJob:
     tty: str  # /dev/pts/N
     command: str  # what holds the terminal now (its process group's leader)
     began: float  # epoch seconds: when the terminal last read input
+    shell: int = 0  # the terminal's shell (its session's leader), by pid
 
 
 def _stat_fields(proc: str, pid: str) -> list[str] | None:
@@ -62,7 +63,7 @@ def terminal_jobs(proc: str = "/proc", dev: str = "/dev/pts") -> list[TerminalJo
                 command = file.read().strip()
         except OSError:
             command = "?"  # the group's leader ended; its group still holds the terminal
-        jobs.append(TerminalJob(tty, command, began))
+        jobs.append(TerminalJob(tty, command, began, int(pid)))
     return jobs
 
 
