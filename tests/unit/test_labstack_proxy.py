@@ -10,7 +10,7 @@ import pytest
 
 jupyter_server_proxy = pytest.importorskip("jupyter_server_proxy", reason="pip install -r requirements-dev.txt")
 import labstack_proxy  # noqa: E402
-from labstack_proxy import own_pages, restarts, standalone, streaming, uploads, upstream  # noqa: E402
+from labstack_proxy import own_pages, restarts, standalone_proxy, streaming, uploads, upstream  # noqa: E402
 
 
 def test_the_pinned_version_is_supported():
@@ -79,7 +79,7 @@ class UpstreamStandaloneHandler:
 def test_websocket_upgrades_need_the_hub_user(method, upgrade, user, refused):
     from tornado import web
 
-    handler = standalone.authenticating_websockets(UpstreamStandaloneHandler)(method, upgrade, user)
+    handler = standalone_proxy.authenticating_websockets(UpstreamStandaloneHandler)(method, upgrade, user)
     if refused:
         with pytest.raises(web.HTTPError) as error:
             handler.prepare()
@@ -100,7 +100,7 @@ def test_no_authentication_is_refused(monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:1/")
     try:
         with pytest.raises(SystemExit) as stopped:
-            standalone.standalone_main(["--no-authentication", "--", "true"])
+            standalone_proxy.standalone_main(["--no-authentication", "--", "true"])
     finally:
         app.StandaloneProxyServer.clear_instance()
         upstream.UPSTREAM.clear()

@@ -1,5 +1,5 @@
 """labstack-alone NAME: an app's jupyter-server-proxy entry turned into the standalone proxy's arguments."""
-from labstack_proxy.alone import as_alone, server_entries, standalone_arguments
+from labstack_proxy.one_app_server import as_alone, server_entries, standalone_arguments
 
 
 def test_a_command_with_templates_is_passed_on_for_the_proxy_to_fill():

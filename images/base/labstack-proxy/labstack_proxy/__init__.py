@@ -14,8 +14,10 @@ One module per concern, each with its reason at the top:
   /proxy/<port>/ and nothing else; CORS for those ports' listed origins;
 - landing: the app a profile lands on (its default_url) starts with the server, not on its first
   request (a server extension install() enables);
-- standalone: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets authenticated
-  and activity reported as the activity module counts it;
+- standalone_proxy: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets
+  authenticated and activity reported as the activity module counts it;
+- one_app_server: `labstack-alone NAME`, one of the image's apps as the whole server behind the hub,
+  started as JupyterLab would start it, under the standalone proxy;
 - upstream: every internal of jupyter-server-proxy, JupyterHub, Tornado and simpervisor used here, and
   the start-up check of their versions and signatures.
 

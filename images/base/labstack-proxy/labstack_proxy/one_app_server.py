@@ -95,7 +95,7 @@ def main(argv: list[str]) -> None:
     base_url = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
     environment, arguments = standalone_arguments(name, servers[name], base_url, free_loopback_port)
     os.environ.update(environment)
-    from .standalone import standalone_main
+    from .standalone_proxy import standalone_main
 
     standalone_main(arguments)
 
