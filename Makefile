@@ -35,7 +35,7 @@ run:
 # Unit tests first (seconds), then every image built once with one set of settings and probed:
 # `build.py test all` hands pytest the images (--image NAME=REF) and its settings. A second engine
 # (Docker 26 + buildx, scripts/start-engine26) beside the host's takes the bake, remote-engine and
-# repo2docker tests (tests/images/test_beyond_one_machine.py).
+# repo2docker tests (images/base/tests/test_beyond_one_machine.py).
 test:
 	@scripts/install-deps test
 	@scripts/start-dockerd

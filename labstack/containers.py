@@ -15,7 +15,7 @@ from .engine import client
 
 # Every container labstack starts carries this label, its value what it is for (run, migrate, measure,
 # lock), so `make clean` finds the ones left behind. The tests' own containers carry TEST_LABEL instead
-# (tests/images/tracked.py), whose value tells test runs apart (LABSTACK_SMOKE_SESSION).
+# (tests/support/tracked.py), whose value tells test runs apart (LABSTACK_SMOKE_SESSION).
 PURPOSE_LABEL = "io.labstack.container"
 TEST_LABEL = "io.labstack.smoke"
 

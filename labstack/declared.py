@@ -16,7 +16,7 @@ from . import LabstackError
 
 # Where a declared layer's folder is in its image: an app's command reaches its files as {folder}.
 IMAGE_FOLDER = "/opt/labstack/layers/{name}"
-NOT_STAGED = ("__pycache__", "*.pyc", "test_*.py")  # the folder's tests and bytecode stay out of the image
+NOT_STAGED = ("__pycache__", "*.pyc", "tests", "test_*.py")  # the folder's tests and bytecode stay out of the image
 APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 PIP_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!-]+$")
 R_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9.]*$")

@@ -5,7 +5,7 @@ build/stage/<layer>/declared/, and the empty context of the label step. Each wri
 part, so no order between them matters.
 
 Two builds may read the same staged files while a third stages them again: the tests bake the graph on a
-second engine while the host's builds run (tests/images/engine26.py), and an admin may run two builds
+second engine while the host's builds run (tests/support/engine26.py), and an admin may run two builds
 side by side. So staging never empties a folder first: a file whose content is already there is left as
 it is (untouched, not even rewritten), a changed one is replaced whole (written beside, then renamed),
 and only what is no longer wanted is removed.

@@ -29,7 +29,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent / "images")]
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent / "support")]
 
 from labstack.graph import images_dir, load_graph  # noqa: E402
 from labstack.settings import from_environment  # noqa: E402
@@ -261,7 +261,7 @@ def idle_memory_mb(image: str, settle_seconds: float = 20) -> dict:
 
 
 def load_figures(image: str, seconds: float) -> dict:
-    """tests/images/load.py's full run: 50 clients and 20 websockets against one container."""
+    """tests/support/load.py's full run: 50 clients and 20 websockets against one container."""
     from load import run_load
     from probes import start_proxy_app
 
@@ -296,7 +296,7 @@ def measured(measure, *args) -> dict:
 
 
 def first_use_figures(tags: dict, baseline: dict) -> dict:
-    """tests/images/first_use.py's phases for each case, today's images and the baseline's, from `docker
+    """tests/support/first_use.py's phases for each case, today's images and the baseline's, from `docker
     run` and from the hub's spawn request through a real hub (one hub, a user per image and case)."""
     from playwright.sync_api import sync_playwright
 
@@ -361,7 +361,7 @@ def beyond_figures() -> dict:
     """On the Docker 26 engine beside this one (scripts/start-engine26), each from nothing but the base
     image (every other image and the whole BuildKit cache removed first): the graph built by
     `docker buildx bake`, then by `build.py build` one image after the other; then repo2docker building
-    a repository (tests/images/engine26.py's) on the code-server image."""
+    a repository (tests/support/engine26.py's) on the code-server image."""
     import tempfile
 
     from engine26 import (BASE_IMAGE, ENV_FILE, MISSING, SPECS, bake, build_py, engine26_client,

@@ -85,7 +85,7 @@ def churn(stop) -> None:
 
 def build_images() -> tuple[list[str], str]:
     """The images every round tests, built once: (pytest options naming them, the settings file)."""
-    sys.path[:0] = [str(REPO), str(HERE / "images")]
+    sys.path[:0] = [str(REPO), str(HERE / "support")]
     from dataclasses import replace
 
     from labstack.graph import images_dir, layer_folders, load_graph
@@ -94,7 +94,7 @@ def build_images() -> tuple[list[str], str]:
     from labstack.testing.plan import build_in_waves, default_specs
 
     graph = load_graph(images_dir(), *layer_folders())
-    # the tests' own tag, as tests/images/conftest.py builds by hand: a user's images are never moved
+    # the tests' own tag, as tests/support/image_tests.py builds by hand: a user's images are never moved
     settings = replace(from_environment(graph), naming=replace(Naming.from_environment(tag="smoke"), version_tag=""))
     images, notes = build_in_waves(default_specs(graph), settings, graph, lambda line: None)
     for note in notes:
@@ -178,7 +178,7 @@ def main(pytest_args: list[str]) -> int:
                                       "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))})
             began = time.monotonic()
             with log.open("w") as output:
-                code = subprocess.call([sys.executable, "-m", "pytest", "tests/images", "-p", "stress", "-q",
+                code = subprocess.call([sys.executable, "-m", "pytest", "images", "tests/declared", "-p", "stress", "-q",
                                         *options, *pytest_args], cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
             seconds = time.monotonic() - began
             this_round = [dict(json.loads(line), round=number) for line in results.read_text().splitlines() if line]

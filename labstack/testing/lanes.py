@@ -3,7 +3,7 @@ test modules. Most of a module's time is spent waiting (a server booting, a hub 
 downloading): measured here, one run in a single lane kept two cores 55% busy. Each lane is a test run of
 its own (LABSTACK_SMOKE_SESSION), so its containers, volumes and leftovers checks are its own.
 
-Modules are dealt by their seconds in tests/images/module-seconds.toml (the "seconds by module" a full
+Modules are dealt by their seconds in tests/support/module-seconds.toml (the "seconds by module" a full
 run prints), longest first, each to the lane with the fewest seconds so far; a module not listed there
 counts as the mean. What each lane prints is passed on line by line, led by its number."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import REPO_ROOT
 
-SECONDS_FILE = REPO_ROOT / "tests" / "images" / "module-seconds.toml"
+SECONDS_FILE = REPO_ROOT / "tests" / "support" / "module-seconds.toml"
 NO_TESTS_RAN = 5  # pytest's exit code when a lane's share selected nothing (-k)
 
 

@@ -1,6 +1,11 @@
 """`build.py test`: build each spec with one BuildSettings, then run the image tests against exactly
-those images, by hierarchy: a layer's tests (tests/images/test_<layer>.py) run on every image that
-contains the layer, so a combination such as rstudio+code-server needs no tests of its own.
+those images, by hierarchy: a layer's tests run on every image that contains the layer, so a
+combination such as rstudio+code-server needs no tests of its own.
+
+One rule says which layer a test module tests: the layer whose folder holds it, in a `tests/` folder
+of its own (images/<layer>/tests/test_*.py, or the same in an admin's --layers folder). A declared
+layer also gets what every declared layer is tested for (tests/declared/). Helpers the modules share
+are in tests/support/, with the pytest plugin that runs them all (image_tests.py).
 
 pytest gets the images as `--image NAME=REF` (as jupyter/docker-stacks' tests take --image) and the
 settings as JSON, for the variants a test builds itself (a test extension, a kept CA bundle).
@@ -18,13 +23,14 @@ from ..baseimage import resolve_base_image
 from ..builder import build_spec
 from ..settings import BuildSettings
 from ..engine import BuildFailed, Log, cancel_builds, client
-from ..graph import Graph
+from ..graph import Graph, Layer
 from .lanes import deal, module_seconds, run_lanes
 from ..layer_flags import test_fallback
 from ..settings import to_json
 
-TESTS = REPO_ROOT / "tests" / "images"
-DECLARED_TESTS = TESTS / "test_declared_layers.py"
+DECLARED_TESTS = REPO_ROOT / "tests" / "declared"
+SUPPORT = REPO_ROOT / "tests" / "support"
+PLUGIN = "image_tests"  # tests/support/image_tests.py
 FALLBACK_NOTE = "LABSTACK_TEST_FALLBACK"  # tells the test run's summary what was left out, and why
 
 
@@ -60,14 +66,36 @@ def layers_of(graph: Graph, spec: str) -> list[str]:
     return [step.layer.name for step in graph.plan(spec)]
 
 
-def test_module(layer: str):
-    return TESTS / f"test_{layer.replace('-', '_')}.py"
+def tests_folder(layer: Layer) -> Path:
+    return layer.folder / "tests"
 
 
-def test_modules(layer: str) -> list[str]:
-    """The layer's test module and its siblings (test_mig.py, test_mig_r.py: one per kind of app)."""
-    main = test_module(layer)
-    return [str(path) for path in [main, *sorted(TESTS.glob(f"{main.stem}_*.py"))] if path.is_file()]
+def layer_modules(layer: Layer) -> list[str]:
+    """The layer's test modules: every test_*.py in its folder's tests/."""
+    return [str(path) for path in sorted(tests_folder(layer).glob("test_*.py"))]
+
+
+def main_module(layer: Layer) -> Path:
+    """The module of the layer's own name (test_<layer>.py), the first a reader opens."""
+    return tests_folder(layer) / f"test_{layer.name.replace('-', '_')}.py"
+
+
+def layer_of_module(graph: Graph, module: Path) -> str | None:
+    """The layer whose folder holds the module (in its tests/); None for any other module."""
+    folder = module.resolve().parent
+    for layer in graph.layers.values():
+        if tests_folder(layer).resolve() == folder:
+            return layer.name
+    return None
+
+
+def is_declared_module(module: Path) -> bool:
+    """A module of tests/declared/: what every declared layer is tested for."""
+    return module.resolve().parent == DECLARED_TESTS.resolve()
+
+
+def declared_modules() -> list[str]:
+    return [str(path) for path in sorted(DECLARED_TESTS.glob("test_*.py"))]
 
 
 def sibling_groups(modules: list[str]) -> list[list[str]]:
@@ -91,11 +119,12 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
     for spec in specs:
         layers = layers_of(graph, spec)  # unknown names fail here, before anything is built
         declared = [name for name in layers if graph.layers[name].declaration]
-        if layers[-1] not in declared and not test_module(layers[-1]).is_file():
-            raise LabstackError(f"no tests for {spec!r} (expected {test_module(layers[-1]).relative_to(REPO_ROOT)})")
-        files += [module for name in layers for module in test_modules(name) if module not in files]
-        if declared and str(DECLARED_TESTS) not in files:  # their packages and apps, from their image.toml
-            files.append(str(DECLARED_TESTS))
+        top = graph.layers[layers[-1]]
+        if layers[-1] not in declared and not layer_modules(top):
+            raise LabstackError(f"no tests for {spec!r} (expected {tests_folder(top)}/test_*.py)")
+        files += [module for name in layers for module in layer_modules(graph.layers[name]) if module not in files]
+        if declared:  # their packages and apps, from their image.toml
+            files += [module for module in declared_modules() if module not in files]
     wanted: list[str] = []
     for spec in specs:
         layer = graph.layers.get(spec)
@@ -106,8 +135,9 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
         saved.write(to_json(settings))
         saved.flush()
         if everything:
-            files = [str(path) for path in sorted(TESTS.glob("test_*.py"))]
-        options = ["--labstack-settings", saved.name]
+            files = [module for layer in graph.layers.values() for module in layer_modules(layer)] + declared_modules()
+        # the plugin by name, and its folder on the path: a layer kept outside the checkout has no conftest
+        options = ["-p", PLUGIN, "--labstack-settings", saved.name]
         options += [arg for name, ref in images.items() for arg in ("--image", f"{name}={ref}")]
         shares = deal(sibling_groups(files), lanes, module_seconds())
         if len(shares) > 1:
@@ -116,6 +146,7 @@ def run_tests(specs: list[str], settings: BuildSettings, graph: Graph, pytest_ar
                           for number, share in enumerate(shares, 1)))
         commands = [[sys.executable, "-m", "pytest", *share, *options, *pytest_args] for share in shares]
         env = dict(os.environ, **({FALLBACK_NOTE: "; ".join(notes)} if notes else {}))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), str(SUPPORT), env.get("PYTHONPATH")]))
         return run_lanes(commands, env, REPO_ROOT)
 
 

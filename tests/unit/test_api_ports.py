@@ -1,6 +1,6 @@
 """labstack_proxy.api_ports: which requests a port-scoped token opens, on jupyter-server-proxy's own handler
 classes and JupyterHub's own scope check. The hub is a double here (what /hub/api/user answers for a
-token); tests/images/test_api_ports.py runs the same through a real hub."""
+token); images/code-server/tests/test_api_ports.py runs the same through a real hub."""
 import asyncio
 import logging
 from types import SimpleNamespace

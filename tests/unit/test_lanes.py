@@ -1,5 +1,6 @@
 """The image tests' lanes (labstack/lanes.py): how modules are dealt, and how the lanes run and end."""
 import sys
+from pathlib import Path
 
 from labstack.testing.lanes import NO_TESTS_RAN, SECONDS_FILE, combined, deal, module_seconds, run_lanes
 from labstack.testing.plan import sibling_groups
@@ -8,10 +9,10 @@ SECONDS = {"test_a.py": 300, "test_b.py": 200, "test_c.py": 150, "test_d.py": 10
 
 
 def test_the_longest_modules_are_dealt_first_to_the_lane_with_the_fewest_seconds():
-    modules = [[f"tests/images/test_{name}.py"] for name in "abcde"]
+    modules = [[f"images/x/tests/test_{name}.py"] for name in "abcde"]
     first, second = deal(modules, 2, SECONDS)
-    assert first == ["tests/images/test_a.py", "tests/images/test_d.py"]  # 300 + 100
-    assert second == ["tests/images/test_b.py", "tests/images/test_c.py", "tests/images/test_e.py"]  # 200 + 150 + 50
+    assert first == ["images/x/tests/test_a.py", "images/x/tests/test_d.py"]  # 300 + 100
+    assert second == ["images/x/tests/test_b.py", "images/x/tests/test_c.py", "images/x/tests/test_e.py"]  # 200 + 150 + 50
 
 
 def test_a_module_not_measured_counts_as_the_mean_and_order_is_kept():
@@ -39,7 +40,13 @@ def test_no_more_lanes_than_modules_and_one_lane_is_the_whole_list():
 def test_the_committed_seconds_name_modules_that_exist():
     seconds = module_seconds()
     assert seconds, f"{SECONDS_FILE} lists no module"
-    missing = [name for name in seconds if not (SECONDS_FILE.parent / name).is_file()]
+    from labstack.graph import images_dir, load_graph
+    from labstack.testing.plan import declared_modules, layer_modules
+
+    graph = load_graph(images_dir())
+    existing = {Path(module).name for layer in graph.layers.values() for module in layer_modules(layer)}
+    existing |= {Path(module).name for module in declared_modules()}
+    missing = [name for name in seconds if name not in existing]
     assert not missing, f"{SECONDS_FILE.name} names modules that are gone: {missing}"
 
 

@@ -1,7 +1,7 @@
 """The jupyterhub_config.py part `build.py dockerspawner` prints (labstack/user_networks.py), loaded as a
 hub loads its config, with DockerSpawner's own code: each user's network, and what a hub in a container
 needs. The networks themselves are made and kept apart by a real engine in
-tests/images/test_user_networks.py."""
+images/code-server/tests/test_user_networks.py."""
 import asyncio
 import ipaddress
 from unittest import mock
