@@ -41,7 +41,8 @@ def test_an_admins_declared_layer_outside_the_checkout_builds_and_passes_its_tes
     admin = tmp_path / "admin-layers"
     shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "hello-declared", admin / "hello")
     image("base")  # built (or given) before: the nested build finds it in the cache
-    result = build_py("--layers", str(admin), "test", "hello", "--tag", "smoke-declared",
+    # one lane: one summary line to read (base's modules, hello's own and the declared ones)
+    result = build_py("--layers", str(admin), "test", "hello", "--tag", "smoke-declared", "--lanes", "1",
                       "--pytest-args", "-q", "-k", "declared_layers or hello_serves", timeout=900)
     try:
         assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
