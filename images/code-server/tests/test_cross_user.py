@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-
+from labstack import REPO_ROOT
 from browser import Visit, open_a_port_served_from_vscode, run_in_vscode_terminal
 from jupyter_container import copy_into, poll_until
 from realhub import (LAYOUTS, api, app_images_hub, logged_in, print_outcomes, server_url, spawn_all,
@@ -29,7 +29,7 @@ from realhub import (LAYOUTS, api, app_images_hub, logged_in, print_outcomes, se
 
 PREFIX = "labstack-xuser"  # the hub's containers: PREFIX-<user>, the cleanup's filter too
 
-HERE = Path(__file__).parent
+SUPPORT = REPO_ROOT / "tests" / "support"  # the programs it copies into containers
 SPAWNER_CONFIG = """
 c.JupyterHub.allow_named_servers = True
 # mallory's server "open" is one whose admin turned the sandbox off: what rules 1, 2 and 4 hold alone
@@ -70,10 +70,10 @@ def users(hub, engine):
     spawn_all(hub, [("alice", "", None), *(("mallory", server, None) for server in servers),
                     ("alice", "r", {"image": "rstudio-code-server"})])  # "r": Shiny, through the hub
     alice = engine.containers.get(f"{PREFIX}-alice")
-    start_in(alice, HERE / "proxy_app.py", 9090)
+    start_in(alice, SUPPORT / "proxy_app.py", 9090)
     for server in servers:
         start_in(engine.containers.get(f"{PREFIX}-mallory" + (f"--{server}" if server else "")),
-                 HERE / "attacker_page.py", 8080)
+                 SUPPORT / "attacker_page.py", 8080)
     tokens = {name: user_token(hub, name) for name in ("alice", "mallory")}
     # alice works: a terminal and a kernel are running on her server
     terminal = on_server(hub, "alice", "POST", "/api/terminals", tokens["alice"])
