@@ -34,8 +34,8 @@ def test_a_new_app_layer_is_served_as_its_folder_declares(image, settings, tmp_p
 def test_an_admins_declared_layer_outside_the_checkout_builds_and_passes_its_tests(image, engine, tmp_path):
     """The walkthrough's declared hello (no Dockerfile), in a folder of the admin's own outside the checkout:
     `build.py --layers DIR test hello` renders, builds and tests it, running what it declares
-    (tests/declared/) and the tests in its own folder (tests/test_hello.py) on the image built on this
-    run's base."""
+    (tests/declared/), base's launcher test and the tests in its own folder (tests/test_hello.py) on the
+    image built on this run's base."""
     from probes import all_tags, build_py
 
     admin = tmp_path / "admin-layers"
@@ -43,11 +43,14 @@ def test_an_admins_declared_layer_outside_the_checkout_builds_and_passes_its_tes
     image("base")  # built (or given) before: the nested build finds it in the cache
     # one lane: one summary line to read (base's modules, hello's own and the declared ones)
     result = build_py("--layers", str(admin), "test", "hello", "--tag", "smoke-declared", "--lanes", "1",
-                      "--pytest-args", "-q", "-k", "declared_layers or hello_serves", timeout=900)
+                      "--pytest-args", "-q", "-k", "declared_layers or hello_serves or launcher_shows_every_app",
+                      timeout=900)
     try:
         assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
-        # apt, the app and hello's own test pass; R and pip, which hello declares none of, skip and say so
-        assert "3 passed, 2 skipped" in result.stdout, result.stdout[-2000:]
+        # apt, the app, base's launcher test on base and on hello (which gives no icon: optional) and
+        # hello's own test pass;
+        # R and pip, which hello declares none of, skip and say so
+        assert "5 passed, 2 skipped" in result.stdout, result.stdout[-2000:]
     finally:
         for tag in all_tags(engine):
             if tag.startswith("labstack/hello:") or tag == "labstack/base:smoke-declared":
