@@ -424,3 +424,21 @@ def websocket_stream_seconds(url: str, headers: list[str], size: int) -> float:
         ws.close()
     assert received == size, f"the websocket brought {received} of {size} bytes"
     return seconds
+
+
+def probe_wheel(folder, value: str):
+    """A small local wheel, as a user would pip install --user: one module whose VALUE is `value`, and
+    a console script, `labstackprobe`, that prints it (pip puts it in ~/.local/bin)."""
+    import zipfile
+
+    path = folder / "labstackprobe-1.0-py3-none-any.whl"
+    info = "labstackprobe-1.0.dist-info"
+    files = {"labstackprobe.py": f"VALUE = {value!r}\n\ndef main():\n    print(VALUE)\n",
+             f"{info}/METADATA": "Metadata-Version: 2.1\nName: labstackprobe\nVersion: 1.0\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: labstack\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+             f"{info}/entry_points.txt": "[console_scripts]\nlabstackprobe = labstackprobe:main\n"}
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return path

@@ -146,6 +146,24 @@ def test_base_image_neither_pulled_nor_bootstrapped_is_refused(engine):
     assert new_tags(engine, before, "*:never") == []
 
 
+@pytest.mark.layer_image  # labstack-entrypoint's PATH: the same file in every image
+def test_a_script_pip_installed_for_the_user_runs_by_name_in_terminal_and_notebook(jupyter, tmp_path):
+    """`pip install --user X` puts X's scripts in ~/.local/bin: JupyterLab's terminal and a notebook's
+    `!` find them by name, and pip does not warn that they are off PATH."""
+    from probes import execute_in_kernel, probe_wheel
+
+    wheel = probe_wheel(tmp_path, "installed-for-the-user")
+    jupyter.put_file(wheel)
+    output = run_in_terminal(jupyter, f"pip install --user --no-index /tmp/{wheel.name} 2>&1; labstackprobe",
+                             timeout=120)
+    assert "not on PATH" not in output and output.splitlines()[-1].strip() == "installed-for-the-user", output
+    assert execute_in_kernel(jupyter, "python3", "get_ipython().getoutput('labstackprobe')[0]") == \
+        "'installed-for-the-user'"
+    # last on PATH: what a user installs never takes the place of the image's own commands
+    path = execute_in_kernel(jupyter, "python3", "import os; os.environ['PATH'].split(':')")
+    assert path.index("'/opt/jupyter/bin'") < path.index("/.local/bin'"), path
+
+
 # ---- in a real browser (Debian's chromium through Playwright)
 
 def test_jupyterlab_launcher_shows_every_app_and_runs_python(browser, jupyter, spec):

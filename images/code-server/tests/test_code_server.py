@@ -230,26 +230,11 @@ def test_code_server_uses_its_own_node(jupyter, workbench):
 
 # ---- in a real browser (Debian's chromium through Playwright)
 
-def probe_wheel(folder) -> "Path":
-    """A small local wheel, as a user would pip install --user: one module with one value."""
-    import zipfile
-
-    path = folder / "labstackprobe-1.0-py3-none-any.whl"
-    files = {"labstackprobe.py": "VALUE = 'installed-from-vscode'\n",
-             "labstackprobe-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: labstackprobe\nVersion: 1.0\n",
-             "labstackprobe-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: labstack\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    files["labstackprobe-1.0.dist-info/RECORD"] = "".join(f"{name},,\n" for name in files) + "labstackprobe-1.0.dist-info/RECORD,,\n"
-    with zipfile.ZipFile(path, "w") as wheel:
-        for name, text in files.items():
-            wheel.writestr(name, text)
-    return path
-
-
 def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workbench, spec, tmp_path):
     from browser import assert_no_chat, login, open_vscode, type_in_vscode_terminal, visit
-    from probes import execute_in_kernel
+    from probes import execute_in_kernel, probe_wheel
 
-    wheel = probe_wheel(tmp_path)
+    wheel = probe_wheel(tmp_path, "installed-from-vscode")
     jupyter.put_file(wheel)
 
     page_visit = visit(browser, jupyter.base_url)
@@ -261,7 +246,7 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
 
     type_in_vscode_terminal(page_visit, "command -v python3 pip jupyter > ~/vscode-terminal.txt; "
                             f"pip install --user --no-index /tmp/{wheel.name} >> ~/vscode-pip.log 2>&1; "
-                            "echo done >> ~/vscode-terminal.txt")
+                            "labstackprobe >> ~/vscode-terminal.txt; echo done >> ~/vscode-terminal.txt")
 
     def finished():
         text = jupyter.exec(["cat", f"{jupyter.exec(['sh', '-c', 'echo $HOME']).strip()}/vscode-terminal.txt"], check=False)
@@ -273,6 +258,8 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
     page_visit.screenshot(f"vscode-terminal-{spec.replace('+', '-')}")
     # the terminal's python3, pip and jupyter are the notebook's: the image's Jupyter environment
     assert paths.split()[:3] == ["/opt/jupyter/bin/python3", "/opt/jupyter/bin/pip", "/opt/jupyter/bin/jupyter"], paths
+    # and the script pip put in ~/.local/bin runs by name there
+    assert "installed-from-vscode" in paths.split()[3:], paths
     assert execute_in_kernel(jupyter, "python3", "import labstackprobe; labstackprobe.VALUE") == "'installed-from-vscode'"
     assert page.get_by_text("Sign in to use").count() == 0
     assert page_visit.foreign_requests() == [], page_visit.foreign_requests()[:10]
