@@ -56,6 +56,34 @@ def test_every_declared_app_answers_at_its_default_url(jupyter, spec):
         assert_app_answers(jupyter, app)
 
 
+@pytest.mark.layer_image
+@pytest.mark.widest_image  # every app of the others runs in it: none of them is listed
+def test_the_web_apps_a_person_started_are_listed_and_jupyters_own_are_not(jupyter, spec):
+    """labstack_proxy.web_apps: a web server started in JupyterLab's terminal, with Python's defaults
+    (every address), is listed with its link through the proxy; Jupyter's port, a kernel's channels and
+    the image's own apps (running) are not; the list needs the token."""
+    from image_tests import GRAPH
+    from probes import start_kernel
+
+    served = servers_info_names(jupyter)
+    for app in GRAPH.apps(spec):  # the image's apps running, so that their ports are there to leave out
+        if app.name != "lab" and app.name in served:
+            assert_app_answers(jupyter, app)
+    start_kernel(jupyter, "python3")
+    port = jupyter.free_port(8123)
+    run_in_terminal(jupyter, f"{{ nohup python3 -m http.server {port} > /tmp/http-server.log 2>&1 & }}")
+
+    def listed():
+        apps = jupyter.get("/labstack/web-apps").json()["apps"]
+        return apps if any(app["port"] == port for app in apps) else None
+
+    apps = poll_until(listed, 30, 1, lambda: f"port {port} never listed: {jupyter.get('/labstack/web-apps').text}")
+    assert [app["port"] for app in apps] == [port], apps
+    assert apps[0]["address"] in ("0.0.0.0", "::") and "http.server" in apps[0]["command"], apps
+    assert apps[0]["url"] == f"/proxy/{port}/" and jupyter.get(apps[0]["url"]).status_code == 200
+    assert jupyter.get("/labstack/web-apps", token=False).status_code in (302, 403)
+
+
 def test_servers_info_refused_without_token(jupyter):
     assert jupyter.get("/server-proxy/servers-info", token=False).status_code in (302, 403)
 

@@ -16,6 +16,8 @@ One module per concern, each with its reason at the top:
   request (a server extension install() enables);
 - standalone_proxy: `python3 -m labstack_proxy` is jupyter-standaloneproxy with websockets
   authenticated and activity reported as the activity module counts it;
+- web_apps: the web apps a person started (in a terminal or a notebook), found by their listening
+  ports, each with its link through the proxy (GET labstack/web-apps);
 - one_app_server: `labstack-alone NAME`, one of the image's apps as the whole server behind the hub,
   started as JupyterLab would start it, under the standalone proxy;
 - upstream: every internal of jupyter-server-proxy, JupyterHub, Tornado and simpervisor used here, and
@@ -36,7 +38,7 @@ __version__ = "0.2.0"
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "labstack_proxy.landing"}]
+    return [{"module": "labstack_proxy.landing"}, {"module": "labstack_proxy.web_apps"}]
 
 
 def replacements() -> list:
@@ -105,7 +107,7 @@ def install(config=None) -> None:
         # hub's domain can send alice's cookie. JupyterLab 4.6 puts the token of its page config in their
         # URL (JupyterHub's identity provider writes it there), which no other user's page can read.
         config.HubOAuth.allow_websocket_cookie_auth = False
-        # landing: the app the server's default URL opens starts with the server
+        # landing: the app the server's default URL opens starts with the server; web_apps: the list
         config.ServerApp.jpserver_extensions.update({"labstack_proxy": True})
     if upstream.UPSTREAM:
         return  # installed already
