@@ -199,14 +199,32 @@ def click_first_cell(page, tries: int = 4) -> None:
                 raise
 
 
+def type_into_first_cell(page, code: str, tries: int = 4) -> None:
+    """Type code into the first cell once its editor has the keyboard, and check that it is there.
+    Under a loaded CI run a click left the notebook in command mode, the keys went to JupyterLab's
+    shortcuts and the cell stayed empty; a person sees that and types again."""
+    cell = page.locator(".jp-Cell .cm-content").first
+    for attempt in range(tries):
+        click_first_cell(page)
+        try:
+            page.wait_for_selector(".jp-Notebook.jp-mod-editMode", timeout=10_000)
+        except Exception:  # playwright's TimeoutError: the click did not start editing
+            print(f"labstack: the first cell did not take the keyboard (try {attempt + 1}); clicking again")
+            continue
+        page.keyboard.type(code)
+        if cell.inner_text().strip():  # what the editor made of it (closing brackets) is run and checked after
+            return
+        print(f"labstack: the keys of {code!r} did not reach the first cell (try {attempt + 1}); typing again")
+    raise AssertionError(f"could not type {code!r} into the first cell in {tries} tries")
+
+
 def run_first_cell(page, code: str, expected: str, attempts: int = 6) -> None:
     """Type code into a new notebook's first cell and run it until its output shows `expected`.
 
     A kernel can show "idle" before it takes requests (IRkernel does, while it starts), and a request
     sent then is dropped: the cell is run again, a bounded number of times, as a person would."""
     wait_for_idle_kernel(page)
-    click_first_cell(page)
-    page.keyboard.type(code)
+    type_into_first_cell(page, code)
     for _ in range(attempts):
         click_first_cell(page)
         page.keyboard.press("Control+Enter")  # run the cell, stay on it
