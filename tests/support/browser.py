@@ -115,7 +115,28 @@ def load_again_when_the_network_changed(page) -> None:
                 raise
             return wait_for_selector(selector, **kwargs)
 
-    page.goto, page.wait_for_selector = goto_once_more, wait_once_more
+    locator = page.locator
+
+    def locator_clicked_once_more(selector, **options):
+        """page.locator(...).click: a click that timed out after such an abort loads the page again and
+        clicks once more (a CI run lost servers-info so, and with it the launcher's VS Code card)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        found = locator(selector, **options)
+        click = found.click
+
+        def click_once_more(**kwargs):
+            try:
+                return click(**kwargs)
+            except PlaywrightTimeout:
+                if not reload_if_the_network_changed(page, selector):
+                    raise
+                return locator(selector, **options).click(**kwargs)
+
+        found.click = click_once_more
+        return found
+
+    page.goto, page.wait_for_selector, page.locator = goto_once_more, wait_once_more, locator_clicked_once_more
 
 
 def reload_if_the_network_changed(page, waited_for: str) -> bool:

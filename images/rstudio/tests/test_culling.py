@@ -250,6 +250,10 @@ class ShinyPerson(Person):
     def open(self, hub):
         self.page.goto(f"{server_url(hub, self.name)}/shiny/", wait_until="commit", timeout=120_000)
         self.page.wait_for_selector(".irs-handle.single", timeout=120_000)
+        # connected: the summary is R's answer over Shiny's socket. The slider alone can be drawn by a
+        # page whose Shiny scripts chromium aborted (a CI run: moved for minutes, no input reached R,
+        # and the server was culled as unused); waiting here lets the network rule load it again.
+        self.page.wait_for_selector("#summary:has-text('labstack-shiny-ok')", timeout=120_000)
         self.last = time.time()
 
     def do(self):
