@@ -21,12 +21,11 @@ from pathlib import Path
 from .. import REPO_ROOT, LabstackError
 from ..baseimage import resolve_base_image
 from ..builder import build_spec
-from ..settings import BuildSettings
 from ..engine import BuildFailed, Log, cancel_builds, client
 from ..graph import Graph, Layer
 from .lanes import deal, module_seconds, run_lanes
 from ..layer_flags import test_fallback
-from ..settings import to_json
+from ..settings import BuildSettings, to_json
 
 DECLARED_TESTS = REPO_ROOT / "tests" / "declared"
 SUPPORT = REPO_ROOT / "tests" / "support"
@@ -99,7 +98,7 @@ def declared_modules() -> list[str]:
 
 
 def sibling_groups(modules: list[str]) -> list[list[str]]:
-    """modules grouped as test_modules finds them: a layer's module with its siblings (test_mig.py with
+    """modules grouped by stem: a layer's module with its siblings (test_mig.py with
     test_mig_r.py), in the order of each group's first. Siblings share their layer's engine-wide names
     (migrate's temporary tags), which a lane beside must not see come and go: a group runs in one lane."""
     stems = {Path(module).stem for module in modules}
