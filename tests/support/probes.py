@@ -365,11 +365,23 @@ def jupyter_pid(jupyter: JupyterContainer) -> str:
 
 
 def jupyter_memory(jupyter: JupyterContainer) -> dict:
-    """The Jupyter server's pid, resident memory and peak (MB); `reset_peak_memory` resets the peak."""
-    pid = jupyter_pid(jupyter)
-    status = jupyter.exec(["cat", f"/proc/{pid}/status"])
-    kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
-    return {"pid": pid, "rss_mb": kb["VmRSS"] / 1024, "peak_mb": kb["VmHWM"] / 1024}
+    """The Jupyter server's pid, resident memory and peak (MB); `reset_peak_memory` resets the peak.
+
+    Read up to 3 times: once in CI under load a read came back without the lines (the exec's output
+    cut short, or a pid that was not the server's), and a reading that is not there is no figure."""
+    import time
+
+    seen = []
+    for _ in range(3):
+        pid = jupyter_pid(jupyter)
+        status = jupyter.exec(["cat", f"/proc/{pid}/status"])
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines()
+              if line.startswith(("VmRSS:", "VmHWM:"))}
+        if {"VmRSS", "VmHWM"} <= set(kb):
+            return {"pid": pid, "rss_mb": kb["VmRSS"] / 1024, "peak_mb": kb["VmHWM"] / 1024}
+        seen.append(f"pid {pid}: {status[:300]!r}")
+        time.sleep(1)
+    raise AssertionError("no VmRSS/VmHWM in the Jupyter server's /proc status after 3 reads:\n" + "\n".join(seen))
 
 
 def reset_peak_memory(jupyter: JupyterContainer, pid: str) -> None:
@@ -429,16 +441,27 @@ def websocket_stream_seconds(url: str, headers: list[str], size: int) -> float:
 def probe_wheel(folder, value: str):
     """A small local wheel, as a user would pip install --user: one module whose VALUE is `value`, and
     a console script, `labstackprobe`, that prints it (pip puts it in ~/.local/bin)."""
+    return local_wheel(folder, "labstackprobe", "1.0", f"VALUE = {value!r}\n\ndef main():\n    print(VALUE)\n",
+                       scripts={"labstackprobe": "labstackprobe:main"})
+
+
+def local_wheel(folder, name: str, version: str, module: str, requires=(), scripts=None):
+    """A pure-Python wheel made here (PyPI's changes can't move it): module `name` holding `module`'s
+    text, its Requires-Dist, its console scripts {command: "module:function"}."""
     import zipfile
 
-    path = folder / "labstackprobe-1.0-py3-none-any.whl"
-    info = "labstackprobe-1.0.dist-info"
-    files = {"labstackprobe.py": f"VALUE = {value!r}\n\ndef main():\n    print(VALUE)\n",
-             f"{info}/METADATA": "Metadata-Version: 2.1\nName: labstackprobe\nVersion: 1.0\n",
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: labstack\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-             f"{info}/entry_points.txt": "[console_scripts]\nlabstackprobe = labstackprobe:main\n"}
-    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in files) + f"{info}/RECORD,,\n"
+    stem = name.replace("-", "_")
+    path = folder / f"{stem}-{version}-py3-none-any.whl"
+    info = f"{stem}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {requirement}\n" for requirement in requires)
+    files = {f"{stem}.py": module, f"{info}/METADATA": metadata,
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: labstack\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    if scripts:
+        files[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
+            f"{command} = {target}\n" for command, target in scripts.items())
+    files[f"{info}/RECORD"] = "".join(f"{file},,\n" for file in files) + f"{info}/RECORD,,\n"
     with zipfile.ZipFile(path, "w") as wheel:
-        for name, text in files.items():
-            wheel.writestr(name, text)
+        for file, text in files.items():
+            wheel.writestr(file, text)
     return path
