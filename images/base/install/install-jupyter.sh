@@ -7,9 +7,10 @@
 set -eu
 venv=${JUPYTER_VENV:-/opt/jupyter}
 : "${JUPYTERLAB_VERSION:?}" "${JUPYTER_SERVER_PROXY_VERSION:?}" "${JUPYTERHUB_VERSION:?}" "${UV_VERSION:?}"
-# --system-site-packages: so that `pip install --user` (the user site, ~/.local) is seen by the kernels
-# and the terminals alike; Debian's own site-packages hold next to nothing here.
-python3 -m venv --system-site-packages "$venv"
+# Without system site-packages, so without the user site (~/.local): nothing a user installs reaches
+# Jupyter's own server. Kernels and terminals run the user's environment (labstack-env), which sees
+# this one's packages below its own.
+python3 -m venv "$venv"
 # uv installs what pip would from the same constraints (the same `pip freeze` after), in a quarter of
 # the time: it downloads in parallel (measured here: 15 s against pip's 63 s for this environment). It
 # is only the build's tool: fetched by pip into /tmp, removed after; pip stays in the environment.

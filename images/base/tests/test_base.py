@@ -125,10 +125,12 @@ def test_server_runs_as_jovyan(jupyter):
     assert jupyter.exec(["id", "-un"]).strip() == "jovyan"
 
 
-def test_terminal_has_the_jupyter_environment(jupyter):
-    # The terminal inherits the image's PATH (a login shell would reset it and lose /opt/jupyter/bin).
+def test_terminal_has_the_users_python_and_jupyters_commands(jupyter):
+    # A login shell (JupyterLab's terminal) would reset PATH: /etc/profile.d/labstack-path.sh keeps the
+    # user's environment (docs/your-own-python.md) first, then the image's Jupyter environment.
     found = run_in_terminal(jupyter, "command -v pip python jupyter").split()
-    assert found == ["/opt/jupyter/bin/pip", "/opt/jupyter/bin/python", "/opt/jupyter/bin/jupyter"]
+    env = "/home/jovyan/.local/share/labstack/envs/python3.13/bin"
+    assert found == [f"{env}/pip", f"{env}/python", "/opt/jupyter/bin/jupyter"], found
 
 
 def test_home_belongs_to_jovyan(jupyter):
@@ -187,9 +189,10 @@ def test_a_script_pip_installed_for_the_user_runs_by_name_in_terminal_and_notebo
     assert "not on PATH" not in output and output.splitlines()[-1].strip() == "installed-for-the-user", output
     assert execute_in_kernel(jupyter, "python3", "get_ipython().getoutput('labstackprobe')[0]") == \
         "'installed-for-the-user'"
-    # last on PATH: what a user installs never takes the place of the image's own commands
+    # the user's environment first (its python and pip), the image's commands next, ~/.local/bin last
     path = execute_in_kernel(jupyter, "python3", "import os; os.environ['PATH'].split(':')")
-    assert path.index("'/opt/jupyter/bin'") < path.index("/.local/bin'"), path
+    assert path.index("/.local/share/labstack/envs/python3.") < path.index("'/opt/jupyter/bin'") < \
+        path.index("/.local/bin'"), path
 
 
 # ---- in a real browser (Debian's chromium through Playwright)

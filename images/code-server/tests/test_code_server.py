@@ -256,8 +256,9 @@ def test_vscode_in_a_browser_terminal_python_and_no_chat(browser, jupyter, workb
     paths = poll_until(finished, 90, 1, lambda: "the VS Code terminal did not run the command:\n" +
                        jupyter.exec(["sh", "-c", "cat ~/vscode-pip.log"], check=False))
     page_visit.screenshot(f"vscode-terminal-{spec.replace('+', '-')}")
-    # the terminal's python3, pip and jupyter are the notebook's: the image's Jupyter environment
-    assert paths.split()[:3] == ["/opt/jupyter/bin/python3", "/opt/jupyter/bin/pip", "/opt/jupyter/bin/jupyter"], paths
+    # the terminal's python3 and pip are the notebook's (the user's environment), jupyter the image's
+    env = "/home/jovyan/.local/share/labstack/envs/python3.13/bin"
+    assert paths.split()[:3] == [f"{env}/python3", f"{env}/pip", "/opt/jupyter/bin/jupyter"], paths
     # and the script pip put in ~/.local/bin runs by name there
     assert "installed-from-vscode" in paths.split()[3:], paths
     assert execute_in_kernel(jupyter, "python3", "import labstackprobe; labstackprobe.VALUE") == "'installed-from-vscode'"

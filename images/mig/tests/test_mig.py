@@ -4,6 +4,7 @@ wherever it lives (the container's layer, bind mounts, a volume), and none of th
 Both layouts people run are tested (images/mig/tests/legacy.py): codercom-style (binds for ~/.local,
 ~/.config and the project) and linuxserver-style (root dropping to abc, everything in a /config volume).
 """
+import re
 import uuid
 
 import pytest
@@ -185,7 +186,9 @@ def test_vscode_in_a_browser_opens_the_workspace_with_the_jupyter_python(browser
         return words if words[-1:] == ["done"] else None
 
     written = poll_until(finished, 90, 1, lambda: "the VS Code terminal did not run the command")
-    assert written == ["/opt/jupyter/bin/python3", "/opt/jupyter/bin/jupyter", layout.workspace, "done"], written
+    # python3: the user's environment in their home, for the container's own Python (docs/your-own-python.md)
+    assert re.fullmatch(re.escape(layout.home) + r"/\.local/share/labstack/envs/python3\.\d+/bin/python3", written[0]), written
+    assert written[1:] == ["/opt/jupyter/bin/jupyter", layout.workspace, "done"], written
     # The user's own code-server still checks its extension gallery for updates (an application-wide
     # setting that machine settings cannot change, and theirs to keep); nothing else leaves the page.
     others = [url for url in page_visit.foreign_requests() if not url.startswith("https://open-vsx.org/vscode/gallery/")]

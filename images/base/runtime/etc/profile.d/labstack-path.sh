@@ -1,11 +1,23 @@
-# /etc/profile.d/labstack-path.sh: Debian's /etc/profile sets PATH anew in login shells (VS Code's
-# terminal can start one); keep the image's Jupyter environment first, as the notebook kernel has it,
-# and the user's own scripts (pip install --user) last, as labstack-entrypoint puts them.
+# /etc/profile.d/labstack-path.sh: Debian's /etc/profile sets PATH anew in login shells (JupyterLab's
+# terminal is one; VS Code's can be): the same PATH as labstack-entrypoint gives everything else, the
+# user's Python environment first (labstack-env), then the image's Jupyter environment, and the user's
+# own scripts (pip install --user) last. Once, what labstack-env had to say at the last start.
+userenv="${HOME}/.local/share/labstack/envs/python$(readlink -f /usr/bin/python3 | sed 's/.*python//')/bin"
 case ":${PATH}:" in
     *:/opt/jupyter/bin:*) ;;
     *) PATH="/opt/jupyter/bin:${PATH}"; export PATH ;;
 esac
 case ":${PATH}:" in
+    *":${userenv}:"*) ;;
+    *) PATH="${userenv}:${PATH}"; export PATH ;;
+esac
+case ":${PATH}:" in
     *":${HOME}/.local/bin:"*) ;;
     *) PATH="${PATH}:${HOME}/.local/bin"; export PATH ;;
 esac
+unset userenv
+notice="${HOME}/.local/share/labstack/notice"
+if [ -s "$notice" ] && [ -t 1 ]; then
+    cat "$notice" && rm -f "$notice"
+fi
+unset notice
