@@ -33,11 +33,18 @@ SCRIPT = r"""set -e
 cp -r /suite/source /tmp/suite && cd /tmp/suite
 sed -i 's/^    retries = 20$/    retries = 120/' tests/conftest.py
 grep -q 'retries = 120' tests/conftest.py
-export PYTHONUSERBASE=/tmp/userbase PATH=/tmp/userbase/bin:$PATH  # `jupyter notebook` is found on PATH
-pip install -q --user --no-index --find-links /suite/wheels {requirements}
+# the runner and `jupyter notebook` go where a user's packages go: the user's environment (labstack-env),
+# which sees Jupyter's below its own; first on PATH, so `jupyter notebook` is found
+/usr/local/bin/labstack-env start
+env=$(ls -d "$HOME"/.local/share/labstack/envs/python3.* | head -1)
+export PATH="$env/bin:$PATH"
+# a server started from there (`jupyter notebook`) reads its config and data where Jupyter's own does,
+# as `jupyter lab` (from /opt/jupyter) does: jupyter_server_proxy is enabled in /opt/jupyter/etc/jupyter
+export JUPYTER_CONFIG_PATH=/opt/jupyter/etc/jupyter JUPYTER_PATH=/opt/jupyter/share/jupyter
+pip install -q --no-index --find-links /suite/wheels {requirements}
 {{ echo; echo 'c.ServerApp.allow_root = True'; }} >> tests/resources/jupyter_server_config.py
 {setup}
-exec python3 -m pytest -p no:cacheprovider -o addopts= -q -rfE --junit-xml=/tmp/suite/junit.xml {modules} "$@"
+exec python -m pytest -p no:cacheprovider -o addopts= -q -rfE --junit-xml=/tmp/suite/junit.xml {modules} "$@"
 """
 # labstack's changes, installed as the image's own config does; a server where they replaced nothing
 # would not start, so no test could pass on upstream alone by mistake
