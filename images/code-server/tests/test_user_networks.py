@@ -39,10 +39,12 @@ PREFIX = "labstack-unet"  # the hubs' containers and networks: PREFIX-...
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 COLUMNS = ["default bridge", "user networks", "user networks, hub in a container"]
 # what alice starts, as each quick-start says: port -> (command in her home, path to ask, what answers)
+# (docker exec has the image's PATH, not a terminal's: the user's environment is named in full)
+USER_ENV_BIN = "/home/jovyan/.local/share/labstack/envs/python3.13/bin"
 APPS = {
     8000: ("python3 -m http.server 8000", "/secret.txt", "SECRET"),
-    5006: ("/home/jovyan/.local/bin/bokeh serve /home/jovyan/apps/bokeh_app.py", "/bokeh_app", "Bokeh"),
-    8501: ("/home/jovyan/.local/bin/streamlit run /home/jovyan/apps/streamlit_app.py", "/", "Streamlit"),
+    5006: (f"{USER_ENV_BIN}/bokeh serve /home/jovyan/apps/bokeh_app.py", "/bokeh_app", "Bokeh"),
+    8501: (f"{USER_ENV_BIN}/streamlit run /home/jovyan/apps/streamlit_app.py", "/", "Streamlit"),
 }
 NAMES = {8000: "http.server", 5006: "bokeh serve", 8501: "streamlit run"}
 RESULTS: dict[str, dict[str, str]] = {}  # column -> attempt -> outcome
