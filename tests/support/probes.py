@@ -193,9 +193,15 @@ def messages_until(ws, deadline: float, most: int = 1000):
             return
         ws.settimeout(left)
         try:
-            yield json.loads(ws.recv())
+            # control frames too: recv() answers the server's pings and waits on, so a server that pings
+            # more often than the time left (Jupyter's kernels: every 30 s) would hold it past the deadline
+            opcode, frame = ws.recv_data_frame(control_frame=True)
         except websocket.WebSocketTimeoutException:
             return
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return
+        if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+            yield json.loads(frame.data)
 
 
 def execute_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str, timeout: float = 90) -> str:
