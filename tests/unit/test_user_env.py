@@ -1,6 +1,7 @@
 """labstack-env's package lists (images/base/runtime/usr/local/bin/labstack-env): what a former Python or
 R left behind in a home, read from files. Its environments themselves are tested in real containers
-(images/base/tests/test_user_env.py)."""
+(images/base/tests/test_own_python.py,
+images/rstudio/tests/test_upgrade.py)."""
 import importlib.machinery
 import importlib.util
 
@@ -109,3 +110,15 @@ def test_bad_input_is_one_line_and_exit_2(env, args, code, capsys):
     assert env.main(args) == code
     if code == 2:
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_failed_install_says_why_before_what(env):
+    import subprocess
+
+    said = ("Looking in links: /w\nERROR: Ignored the following versions that require a different python version: "
+            "1.0 Requires-Python <3.12\nERROR: Could not find a version that satisfies the requirement x==1.0 "
+            "(from versions: none)\nERROR: No matching distribution found for x==1.0\n")
+    why = env.last_error(subprocess.CompletedProcess([], 1, stdout="", stderr=said))
+    assert why.startswith("Ignored the following versions that require a different python version: 1.0 Requires-Python <3.12; ")
+    assert why.endswith("No matching distribution found for x==1.0")
+    assert env.last_error(subprocess.CompletedProcess([], 3, stdout="", stderr="")) == "exit 3"
