@@ -71,7 +71,9 @@ def test_the_web_apps_a_person_started_are_listed_and_jupyters_own_are_not(jupyt
             assert_app_answers(jupyter, app)
     start_kernel(jupyter, "python3")
     port = jupyter.free_port(8123)
-    run_in_terminal(jupyter, f"{{ nohup python3 -m http.server {port} > /tmp/http-server.log 2>&1 & }}")
+    # in a subshell, as below: not a job of the terminal's shell, so closing the terminal can't hang it up
+    # before nohup has run (a `{ nohup … & }` job was, once in 35 tests under load)
+    run_in_terminal(jupyter, f"(nohup python3 -m http.server {port} > /tmp/http-server.log 2>&1 &)")
 
     def listed():
         apps = jupyter.get("/labstack/web-apps").json()["apps"]
