@@ -234,8 +234,9 @@ def start_in_kernel(jupyter: JupyterContainer, kernel_name: str, code: str) -> s
     return kernel_id
 
 
-def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30) -> str:
-    """Open a Jupyter terminal over REST, type command, return what it printed between two markers."""
+def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30, greeting: bool = False):
+    """Open a Jupyter terminal over REST, type command, return what it printed between two markers; with
+    greeting, (what the new terminal printed before the command's output, that output)."""
     import time
 
     import requests
@@ -255,7 +256,9 @@ def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30
             if "END-42" in output:
                 break
         assert "BEGIN-42" in output and "END-42" in output, output[-2000:]
-        return output.split("BEGIN-42", 1)[1].split("END-42", 1)[0].strip()
+        before, after = output.split("BEGIN-42", 1)
+        said = after.split("END-42", 1)[0].strip()
+        return (before, said) if greeting else said
     finally:
         ws.close()
         requests.delete(jupyter.url(f"/api/terminals/{name}"), headers=headers, timeout=30)
@@ -451,9 +454,9 @@ def probe_wheel(folder, value: str):
                        scripts={"labstackprobe": "labstackprobe:main"})
 
 
-def local_wheel(folder, name: str, version: str, module: str, requires=(), scripts=None):
+def local_wheel(folder, name: str, version: str, module: str, requires=(), scripts=None, requires_python=None):
     """A pure-Python wheel made here (PyPI's changes can't move it): module `name` holding `module`'s
-    text, its Requires-Dist, its console scripts {command: "module:function"}."""
+    text, its Requires-Dist, its console scripts {command: "module:function"}, its Requires-Python."""
     import zipfile
 
     stem = name.replace("-", "_")
@@ -461,6 +464,8 @@ def local_wheel(folder, name: str, version: str, module: str, requires=(), scrip
     info = f"{stem}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
         f"Requires-Dist: {requirement}\n" for requirement in requires)
+    if requires_python:
+        metadata += f"Requires-Python: {requires_python}\n"
     files = {f"{stem}.py": module, f"{info}/METADATA": metadata,
              f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: labstack\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     if scripts:
