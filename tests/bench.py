@@ -29,7 +29,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent / "support")]
+# the repository, the tests' helpers, and the migration layer's test helpers (legacy containers), which
+# live in that layer's folder
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support"), str(ROOT / "images" / "mig" / "tests")]
 
 from labstack.graph import images_dir, load_graph  # noqa: E402
 from labstack.settings import from_environment  # noqa: E402
