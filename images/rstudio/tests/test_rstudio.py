@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from image_tests import GRAPH
+from r_packages import r_source_package
 from labstack.builder import build_spec
 from labstack.settings import from_environment
 from labstack.tags import Naming
@@ -309,13 +310,8 @@ HELLO = "hello from the user library"
 def install_hello_from_a_notebook(jupyter: JupyterContainer) -> str:
     """Build a two-file source package here (no CRAN), install it from a notebook with no `lib`, and
     return the library it went into, after checking a terminal's R loads it."""
-    jupyter.exec(["sh", "-c", "mkdir -p /tmp/pkg/labstackhello/R && cd /tmp/pkg && "
-                  "printf 'Package: labstackhello\\nVersion: 0.1\\nTitle: Hello\\nDescription: A test package.\\n"
-                  "License: MIT\\nAuthor: labstack\\nMaintainer: labstack <labstack@example.org>\\n' "
-                  "> labstackhello/DESCRIPTION && "
-                  f"""echo 'hello <- function() "{HELLO}"' > labstackhello/R/hello.R && """
-                  "R CMD build labstackhello"], timeout=180)
-    installed = execute_in_kernel(jupyter, "ir", 'install.packages("/tmp/pkg/labstackhello_0.1.tar.gz", repos = NULL)\n'
+    tarball = r_source_package(jupyter, "labstackhello", HELLO)
+    installed = execute_in_kernel(jupyter, "ir", f'install.packages("{tarball}", repos = NULL)\n'
                                   'dirname(find.package("labstackhello"))', timeout=180)
     assert run_in_terminal(jupyter, "Rscript -e 'library(labstackhello); cat(hello())'", timeout=60).splitlines()[-1] == HELLO
     return installed

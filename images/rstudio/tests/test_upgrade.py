@@ -13,6 +13,7 @@ import pytest
 from image_tests import build_for_tests
 from jupyter_container import JupyterContainer
 from probes import execute_in_kernel, local_wheel, run_in_terminal
+from r_packages import r_source_package
 from tracked import session_label
 
 OLD_BASE = "debian:bookworm-slim"
@@ -33,16 +34,6 @@ def wheels(folder):
             local_wheel(folder, "labstackusersite", "1.0", "VALUE = 'from pip install --user'\n"),
             # what a newer Python can't take: rebuild must say so, and why
             local_wheel(folder, "labstackonly311", "1.0", "VALUE = 311\n", requires_python="<3.12")]
-
-
-def r_package(jupyter: JupyterContainer, name: str, text: str) -> str:
-    """A source package built in the container; its tarball's path."""
-    jupyter.exec(["sh", "-c", f"mkdir -p /tmp/pkg/{name}/R && cd /tmp/pkg && "
-                  f"printf 'Package: {name}\\nVersion: 0.1\\nTitle: Test\\nDescription: A test package.\\n"
-                  "License: MIT\\nAuthor: labstack\\nMaintainer: labstack <labstack@example.org>\\n' "
-                  f"> {name}/DESCRIPTION && echo 'hello <- function() \"{text}\"' > {name}/R/hello.R && "
-                  f"R CMD build {name} >/dev/null"], timeout=180)
-    return f"/tmp/pkg/{name}_0.1.tar.gz"
 
 
 def labstack_env_lines(jupyter: JupyterContainer) -> list[str]:
@@ -84,9 +75,9 @@ def test_an_upgrade_says_what_was_left_behind_and_rebuild_brings_it_back(image, 
                                  "labstackneedsold.VALUE, labstackusersite.VALUE") == \
             "(\"the user's 0.0.1\", 'from pip install --user')"
         # one package from the repository, one from a tarball the repository doesn't have
-        old.exec(["sh", "-c", f"cp {r_package(old, 'labstackupgrade', 'kept')} {R_REPO}/src/contrib/ && "
+        old.exec(["sh", "-c", f"cp {r_source_package(old, 'labstackupgrade', 'kept')} {R_REPO}/src/contrib/ && "
                   f"Rscript -e 'tools::write_PACKAGES(\"{R_REPO}/src/contrib\", type = \"source\")'"], timeout=60)
-        local_only = r_package(old, "labstacklocalonly", "local")
+        local_only = r_source_package(old, "labstacklocalonly", "local")
         assert execute_in_kernel(old, "ir", f'install.packages("labstackupgrade"); install.packages("{local_only}", repos = NULL)\n'
                                  'library(labstackupgrade); paste(hello(), dirname(find.package("labstacklocalonly")))',
                                  timeout=180) == '[1] "kept /home/jovyan/R/x86_64-pc-linux-gnu-library/4.2"'
