@@ -153,6 +153,11 @@ def assert_home_belongs_to(jupyter: JupyterContainer, user: str = "jovyan") -> N
     assert others == "", others
 
 
+def ws_url(jupyter: JupyterContainer, path: str) -> str:
+    """A websocket's URL on the server (a container's, or a hub user's under /user/<name>/)."""
+    return "ws" + jupyter.url(path)[len("http"):]
+
+
 def start_kernel(jupyter: JupyterContainer, kernel_name: str) -> str:
     """Start a kernel over REST; its id."""
     started = requests.post(jupyter.url("/api/kernels"), json={"name": kernel_name}, timeout=60,
@@ -167,7 +172,7 @@ def send_code(jupyter: JupyterContainer, kernel_id: str, code: str, timeout: flo
 
     import websocket  # websocket-client
 
-    ws = websocket.create_connection(f"ws://{jupyter.host}:{jupyter.port}/api/kernels/{kernel_id}/channels",
+    ws = websocket.create_connection(ws_url(jupyter, f"/api/kernels/{kernel_id}/channels"),
                                      header=[f"Authorization: token {jupyter.token}"], timeout=timeout)
     msg_id = uuid.uuid4().hex
     ws.send(json.dumps({
@@ -244,7 +249,7 @@ def run_in_terminal(jupyter: JupyterContainer, command: str, timeout: float = 30
 
     headers = {"Authorization": f"token {jupyter.token}"}
     name = requests.post(jupyter.url("/api/terminals"), headers=headers, timeout=30).json()["name"]
-    ws = websocket.create_connection(f"ws://{jupyter.host}:{jupyter.port}/terminals/websocket/{name}",
+    ws = websocket.create_connection(ws_url(jupyter, f"/terminals/websocket/{name}"),
                                      header=[f"Authorization: token {jupyter.token}"], timeout=timeout)
     try:
         ws.send(json.dumps(["stdin", f"echo BEGIN-$((6*7)); {command}; echo END-$((6*7))\r"]))
@@ -369,8 +374,15 @@ def start_proxy_app(jupyter: JupyterContainer) -> int:
 
 
 def jupyter_pid(jupyter: JupyterContainer) -> str:
-    """The Jupyter server's pid in the container."""
-    return jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab|jupyterhub-singleuser"]).split()[0]
+    """The Jupyter server's pid in the container. Asked again when the answer is empty: once, under a
+    loaded engine, `docker exec` of pgrep exited 0 with no output at all (pgrep exits 1 when nothing
+    matches), and the fifty-clients test failed on an IndexError."""
+    def found():
+        words = jupyter.exec(["pgrep", "-o", "-f", "jupyter-lab|jupyterhub-singleuser"]).split()
+        return words[0] if words else None
+
+    return poll_until(found, 15, 1, lambda: "pgrep named no Jupyter server process in 15 s:\n"
+                      + jupyter.exec(["ps", "-eo", "pid,stat,args"], check=False))
 
 
 def jupyter_memory(jupyter: JupyterContainer) -> dict:
