@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from labstack_proxy.web_apps import _address, listeners, web_apps
+from labstack_proxy.web_apps import _address, listeners, setting_needed, web_apps
 
 # a web app: answers HTTP on a free port, which it prints first
 LISTEN = ("import http.server, sys; s = http.server.HTTPServer((sys.argv[1], 0), http.server.SimpleHTTPRequestHandler); "
@@ -93,6 +93,8 @@ def test_a_kernels_channels_are_left_out_and_what_it_serves_or_starts_is_listed(
         channel, internal, dashboard, child = (int(port) for port in kernel.stdout.readline().split())
         found = ports(web_apps(server_pid=os.getpid(), kernels={kernel.pid: {channel}}, base_url="/"))
         assert dashboard in found and child in found, (dashboard, child, found)
+        # the Running panel stops what a kernel started (its own process), not the kernel itself
+        assert not found[dashboard]["stoppable"] and found[child]["stoppable"]
         assert channel not in found and internal not in found  # no page: it does not answer HTTP
         # the same processes, with nothing saying they are a kernel's: the image's, not a person's
         found = ports(web_apps(server_pid=os.getpid(), kernels={}, base_url="/"))
@@ -119,14 +121,41 @@ def test_an_app_on_every_address_says_so(started):
     assert found[port]["address"] == "0.0.0.0"
 
 
-def test_a_framework_that_needs_a_flag_gets_its_route_and_the_flag_with_the_path_filled_in(started):
-    """Bokeh's page asks for its files from the server's root: through /proxy/absolute/<port>/ with
-    --prefix; the entry says so."""
+def test_every_app_opens_at_proxy_port_and_what_started_it_is_shown(started):
+    """Bokeh included: labstack_proxy.app_paths makes its page ask nothing of the server's root."""
     pid, port = started("terminal", "127.0.0.1", "bokeh", "serve", "app.py")
     app = ports(web_apps(server_pid=os.getpid(), kernels={}, base_url="/user/alice/"))[port]
-    assert app["url"] == f"/user/alice/proxy/absolute/{port}/"
-    assert app["flag"] == f"--prefix /user/alice/proxy/absolute/{port} --allow-websocket-origin HOST"
+    assert app["url"] == f"/user/alice/proxy/{port}/" and app["flag"] == ""
     assert app["command"].startswith(sys.executable)  # what started it, as ps shows it
+
+
+DASH_PAGE = '''<footer><script id="_dash-config" type="application/json">{"url_base_pathname": null,
+"requests_pathname_prefix": "%s", "ui": false}</script></footer>'''
+GRADIO_PAGE = '''<script>window.gradio_config = {"version": "6.31.0", "root": "%s", "x": "\\u003c/script>"};</script>'''
+
+
+def test_a_dash_or_gradio_app_set_for_another_port_is_given_the_variable_for_its_own():
+    """Gradio moves to 7861 when 7860 is taken; the variables were set for 7860."""
+    dash = DASH_PAGE % "/user/alice/proxy/8050/"
+    assert setting_needed(dash, "/user/alice/", 8050) == ""
+    assert setting_needed(dash, "/user/alice/", 8051) == "DASH_REQUESTS_PATHNAME_PREFIX=/user/alice/proxy/8051/"
+    gradio = GRADIO_PAGE % "http://127.0.0.1:7861/user/alice/proxy/7860"
+    assert setting_needed(gradio, "/user/alice/", 7860) == ""
+    assert setting_needed(gradio, "/user/alice/", 7861) == "GRADIO_ROOT_PATH=/user/alice/proxy/7861"
+    assert setting_needed(DASH_PAGE % "/", "/", 8050) == "DASH_REQUESTS_PATHNAME_PREFIX=/proxy/8050/"
+
+
+def test_bokeh_serve_is_given_its_flag_and_panel_on_bokeh_nothing():
+    bokeh = '<script type="text/javascript" src="/static/js/bokeh.min.js?v=3f2a"></script>'
+    assert setting_needed(bokeh, "/user/alice/", 5006) == (
+        "--prefix /user/alice/proxy/absolute/5006 --allow-websocket-origin HOST")
+    panel = '<script type="text/javascript" src="static/js/bokeh.min.js?v=3f2a"></script>'
+    assert setting_needed(panel, "/user/alice/", 5006) == ""
+
+
+def test_any_other_page_needs_nothing():
+    assert setting_needed("<html><script>window.gradio_config = not json;</script></html>", "/", 7860) == ""
+    assert setting_needed("<html>Streamlit</html>", "/", 8501) == ""
 
 
 def test_addresses_are_read_as_the_kernel_writes_them():

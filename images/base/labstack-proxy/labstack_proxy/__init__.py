@@ -18,6 +18,8 @@ One module per concern, each with its reason at the top:
   authenticated and activity reported as the activity module counts it;
 - web_apps: the web apps a person started (in a terminal or a notebook), found by their listening
   ports, each with its link through the proxy (GET labstack/web-apps);
+- app_paths: the public path Dash, Gradio and Bokeh need, in the environment they read, so that an app
+  started with no flag opens through /proxy/<port>/;
 - one_app_server: `labstack-alone NAME`, one of the image's apps as the whole server behind the hub,
   started as JupyterLab would start it, under the standalone proxy;
 - upstream: every internal of jupyter-server-proxy, JupyterHub, Tornado and simpervisor used here, and
@@ -38,7 +40,8 @@ __version__ = "0.2.0"
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "labstack_proxy.landing"}, {"module": "labstack_proxy.web_apps"}]
+    return [{"module": "labstack_proxy.landing"}, {"module": "labstack_proxy.web_apps"},
+            {"module": "labstack_proxy.app_paths"}]
 
 
 def replacements() -> list:

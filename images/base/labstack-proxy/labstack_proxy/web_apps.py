@@ -1,7 +1,8 @@
 """The web apps a person started in their server, found by the ports their processes listen on, each with
 the link that opens it through Jupyter's proxy: GET {base_url}labstack/web-apps (JSON).
 
-A web app is a port that answers HTTP: a kernel's channels (ZeroMQ, one more than its connection file
+A web app is a port that answers HTTP (GET /: its page also shows a Dash or Gradio app whose path was set
+for another port, app_paths): a kernel's channels (ZeroMQ, one more than its connection file
 names in ipykernel 7), Dask's scheduler or a database listen too, and are no page to open.
 
 A person starts an app from a terminal (JupyterLab's or VS Code's: the process has a controlling
@@ -15,7 +16,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .app_paths import variables
 
 # /proc/net/tcp's state column: LISTEN
 LISTEN = "0A"
@@ -115,29 +120,67 @@ def started_by_a_person(pid: int, kernels: set[int], server_pid: int, proc: str 
     return False
 
 
-def answers_http(address: str, port: int, timeout: float = 1.0) -> bool:
-    """Whether the port answers an HTTP request (a status line), within `timeout` seconds."""
-    import socket
+def first_page(address: str, port: int, timeout: float = 1.0, most: int = 1 << 20) -> str | None:
+    """What the port answers GET / with (its first MB; one redirect on the same port followed, as
+    `bokeh serve` sends / to its app's page), within about `timeout` seconds per step; None when it
+    doesn't answer HTTP."""
+    import http.client
+    from urllib.parse import urljoin
 
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as connection:
-            connection.sendall(b"HEAD / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            return connection.recv(5) == b"HTTP/"
-    except OSError:
-        return False
+    path = "/"
+    for _ in range(2):
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            connection.request("GET", path, headers={"Host": "localhost"})
+            response = connection.getresponse()
+            location = response.getheader("Location") or ""
+            body = response.read(most).decode(errors="replace")
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            connection.close()
+        if response.status not in (301, 302, 303, 307, 308) or "//" in location or path != "/":
+            return body
+        path = urljoin("/", location)
+    return body
 
 
-# Frameworks whose pages ask for their files from the server's root: under a prefix they need a flag
-# (found by the command that started them); the entry says which, with the path filled in.
-FLAGS = {
-    "bokeh serve": ("absolute", "--prefix {base}proxy/absolute/{port} --allow-websocket-origin HOST"),
-}
+DASH_CONFIG = re.compile(r'<script id="_dash-config" type="application/json"[^>]*>(.*?)</script>', re.S)
+GRADIO_CONFIG = re.compile(r"window\.gradio_config = (\{.*?\});</script>", re.S)
+
+
+# `bokeh serve`'s page asks for BokehJS at the server's root; Panel's, on Bokeh too, asks relative to it.
+BOKEH_AT_THE_ROOT = re.compile(r'src="/static/js/bokeh')
+# What it then needs: its own prefix, served unstripped (/proxy/absolute/), and the browser's origin
+# (HOST: where the person opens Jupyter, which only the browser knows; the Running panel fills it in).
+BOKEH_FLAG = "--prefix {base}proxy/absolute/{port} --allow-websocket-origin HOST"
+
+
+def setting_needed(page: str, base_url: str, port: int) -> str:
+    """For an app whose page asks for its files under another path than its link's, what to start it
+    with, the path filled in: a Dash or Gradio app on another port than the one labstack_proxy.app_paths
+    set the path for (the variable), `bokeh serve` (the flag); "" when it needs none."""
+    if BOKEH_AT_THE_ROOT.search(page):
+        return BOKEH_FLAG.format(base=base_url, port=port)
+    needed = variables(base_url, port)
+    for pattern, key, name in ((DASH_CONFIG, "requests_pathname_prefix", "DASH_REQUESTS_PATHNAME_PREFIX"),
+                               (GRADIO_CONFIG, "root", "GRADIO_ROOT_PATH")):
+        found = pattern.search(page)
+        if not found:
+            continue
+        try:
+            value = json.loads(found.group(1)).get(key) or "/"
+        except (ValueError, AttributeError):
+            return ""
+        if urlsplit(value).path.rstrip("/") != needed[name].rstrip("/"):
+            return f"{name}={needed[name]}"
+    return ""
 
 
 def web_apps(server_pid: int, kernels: dict[int, set[int]], base_url: str, proc: str = "/proc") -> list[dict]:
-    """The apps a person started, one per port: port, address, command, url, and (for a framework that
-    needs it) the flag to add."""
+    """The apps a person started, one per port: port, address, command, url, and (for an app that needs
+    it) the variable to start it with ("flag")."""
     owners = socket_owners(proc)
     apps: dict[int, dict] = {}
     for listener in sorted(listeners(proc), key=lambda item: item.port):
@@ -150,16 +193,18 @@ def web_apps(server_pid: int, kernels: dict[int, set[int]], base_url: str, proc:
             if listener.address in EVERY_ADDRESS:
                 apps[listener.port]["address"] = listener.address
             continue
-        if not answers_http(listener.address, listener.port):
+        page = first_page(listener.address, listener.port)
+        if page is None:
             continue
         started = command(proc, pid)
-        route, flag = next(((route, flag) for key, (route, flag) in FLAGS.items() if key in started),
-                            ("", ""))
-        path = f"proxy/absolute/{listener.port}/" if route == "absolute" else f"proxy/{listener.port}/"
+        # started with its prefix as BOKEH_FLAG says: served unstripped
+        absolute = f"{base_url}proxy/absolute/{listener.port}"
         apps[listener.port] = {
             "port": listener.port, "address": listener.address, "command": started[:200],
-            "url": f"{base_url}{path}",
-            "flag": flag.format(base=base_url, port=listener.port) if flag else "",
+            "url": f"{absolute}/" if absolute in started else f"{base_url}proxy/{listener.port}/",
+            "flag": setting_needed(page, base_url, listener.port),
+            # an app a kernel serves itself (Gradio's launch(), Dask's dashboard) stops with its kernel
+            "pid": pid, "stoppable": pid not in kernels,
         }
     return list(apps.values())
 
@@ -183,17 +228,40 @@ def handlers(base_url: str) -> list:
     from tornado import web
 
     class WebAppsHandler(APIHandler):
-        @web.authenticated
-        async def get(self):
+        async def listed(self) -> list[dict]:
             from tornado.ioloop import IOLoop
 
-            # each candidate port is asked for a status line (up to a second): not on the server's loop
-            apps = await IOLoop.current().run_in_executor(None, web_apps, os.getpid(),
+            # each candidate port is asked for its page (up to a second): not on the server's loop
+            return await IOLoop.current().run_in_executor(None, web_apps, os.getpid(),
                                                           kernel_ports(self.kernel_manager), self.base_url)
+
+        @web.authenticated
+        async def get(self, port: str | None = None):
+            apps = await self.listed()
+            if port is not None:
+                apps = [app for app in apps if app["port"] == int(port)]
+                if not apps:
+                    raise web.HTTPError(404, f"no web app you started listens on port {port}")
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"apps": apps}))
 
-    return [(f"{base_url}labstack/web-apps", WebAppsHandler)]
+        @web.authenticated
+        async def delete(self, port: str):
+            """Stop an app a person started from a terminal (SIGTERM, as Ctrl-C's neighbour): the
+            Running panel's Stop."""
+            import signal
+
+            app = next((app for app in await self.listed() if app["port"] == int(port)), None)
+            if app is None:
+                raise web.HTTPError(404, f"no web app you started listens on port {port}")
+            if not app["stoppable"]:
+                raise web.HTTPError(409, f"port {port} is served by a notebook's kernel: stop it there")
+            os.kill(app["pid"], signal.SIGTERM)
+            self.set_status(204)
+            self.finish()
+
+    return [(f"{base_url}labstack/web-apps/?", WebAppsHandler),
+            (f"{base_url}labstack/web-apps/(\\d+)", WebAppsHandler)]
 
 
 def _load_jupyter_server_extension(serverapp) -> None:
