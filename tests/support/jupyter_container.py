@@ -88,6 +88,9 @@ class JupyterContainer:
     volumes: dict[str, dict[str, str]] | None = None
     user: str | None = None
     run_options: dict[str, Any] = field(default_factory=dict)  # more of docker run's: mem_limit, group_add...
+    # On Docker's bridge, as a hub user's container is, not on this machine's network: the ports its
+    # apps take (their defaults: 8050, 7860…) are its own, whatever else runs here.
+    own_network: bool = False
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     port: int = field(default_factory=free_loopback_port)  # the published one, on an engine elsewhere
     host: str = field(default_factory=published_address)
@@ -100,7 +103,7 @@ class JupyterContainer:
 
     def start(self, ready_timeout: float = 120) -> "JupyterContainer":
         options: dict[str, Any] = {"volumes": self.volumes or {}, "tmpfs": self.tmpfs or {}}
-        local = engine_is_local()
+        local = engine_is_local() and not self.own_network
         self.listen_port = self.port if local else 8888
         if local:
             env = {"JUPYTER_TOKEN": self.token, "JUPYTER_IP": "127.0.0.1", "JUPYTER_PORT": str(self.port)}

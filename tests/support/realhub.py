@@ -245,3 +245,19 @@ def print_outcomes(title: str, columns: list[str], results: dict[str, dict[str, 
     for name in names:
         cells = [results[column].get(name, "-").split(":")[0] for column in columns]
         print(f"{name:<{width}} " + " ".join(f"{cell:<24}" for cell in cells))
+
+
+class HubServer:
+    """A hub user's server, as the probes take a container's (url, get, token): through the hub's proxy
+    at /user/<name>/, with a token of that user's."""
+
+    def __init__(self, hub, user: str):
+        self.base_url = f"{hub['url']}/user/{user}"
+        self.token = user_token(hub, user)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def get(self, path: str, token: bool = True, **kwargs) -> requests.Response:
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"token {self.token}"} if token else {})}
+        return requests.get(self.url(path), headers=headers, timeout=30, allow_redirects=False, **kwargs)

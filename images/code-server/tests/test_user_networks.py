@@ -25,10 +25,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from labstack import REPO_ROOT
 from labstack.containers import remove_stray_containers
 from tracked import TestContainer, session_filter, session_label
-from labstack.engine import BuildRequest, build
+from fixture_images import build_fixture_image
 from browser import SCREENSHOTS
 from jupyter_container import free_loopback_port, poll_until
 from probes import LISTENING_SCRIPT, LOOPBACK_HEX
@@ -36,7 +35,6 @@ from realhub import HUB_ACCESS, api, docker_spawner_config, logged_in, print_out
 from services import require
 
 PREFIX = "labstack-unet"  # the hubs' containers and networks: PREFIX-...
-FIXTURES = REPO_ROOT / "tests" / "fixtures"
 COLUMNS = ["default bridge", "user networks", "user networks, hub in a container"]
 # what alice starts, as each quick-start says: port -> (command in her home, path to ask, what answers)
 # (docker exec has the image's PATH, not a terminal's: the user's environment is named in full)
@@ -78,16 +76,9 @@ class ContainerLog:
             return f"(the hub container's log could not be read: {error})"
 
 
-def build_image(name: str, context: Path, build_args: dict, settings) -> str:
-    tag = f"labstack-test/{name}:smoke"
-    build(BuildRequest(dockerfile=context / "Dockerfile", context=context, tags=[tag], build_args=build_args,
-                       ca_bundle=settings.ca_bundle, network=settings.network), lambda line: None)
-    return tag
-
-
 @pytest.fixture(scope="module")
 def user_apps_image(image, settings):
-    return build_image("user-apps", FIXTURES / "user-apps", {"IMAGE": image("code-server")}, settings)
+    return build_fixture_image("user-apps", {"IMAGE": image("code-server")}, settings)
 
 
 @contextmanager
@@ -131,7 +122,7 @@ def answers(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def hub_image(settings, base_ref):
-    return build_image("hub-in-a-container", FIXTURES / "hub-in-a-container", {"BASE_IMAGE": base_ref}, settings)
+    return build_fixture_image("hub-in-a-container", {"BASE_IMAGE": base_ref}, settings)
 
 
 @pytest.fixture(scope="module", params=COLUMNS)
