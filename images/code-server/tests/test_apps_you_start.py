@@ -259,3 +259,33 @@ def test_jupyterlab_lists_an_app_as_it_starts_opens_it_and_stops_it(one_domain):
     finally:
         page.context.close()
         one_domain.stop_all()
+
+
+def test_a_loopback_url_clicked_in_jupyterlabs_terminal_opens_through_the_proxy(one_domain):
+    """What Dash prints (http://127.0.0.1:8050/) names the container's loopback: clicked in JupyterLab's
+    terminal, it opens at /proxy/8050/ instead (the extension's link handling)."""
+    start(one_domain, "dash")
+    page = one_domain.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        listed(one_domain, 8050)
+        page.locator(".jp-LauncherCard[title='Start a new terminal session']").click()
+        screen = page.locator(".jp-Terminal .xterm-screen")
+        screen.wait_for()
+        screen.click()
+        # the URL alone on the screen's first row, where the click below lands
+        page.keyboard.type("clear; echo http://127.0.0.1:8050/\n")
+        page.wait_for_timeout(1500)
+        box = screen.bounding_box()
+        page.mouse.move(box["x"] + 40, box["y"] + 7)  # over "http", as a person points at it
+        page.wait_for_timeout(500)
+        with page.context.expect_page() as opened:
+            page.mouse.click(box["x"] + 40, box["y"] + 7)
+        app_page = opened.value
+        app_page.wait_for_url(f"{one_domain.origin}/proxy/8050/", timeout=30_000)
+        app_page.get_by_text("labstack-dash").wait_for()
+        assert errors == [], errors
+    finally:
+        page.context.close()
+        one_domain.stop_all()

@@ -1,7 +1,8 @@
 // The web apps a person started (a port their process listens on: labstack_proxy.web_apps), as a section
 // of JupyterLab's Running panel: where JupyterLab already lists what runs (kernels, terminals, and
 // jupyter-server-proxy's own apps), and where a person stops things. Each entry opens the app through
-// Jupyter's proxy; one that needs a setting says which, with the path filled in.
+// Jupyter's proxy; one that needs a setting says which, with the path filled in. And a loopback URL
+// printed in JupyterLab's terminal opens through the proxy when clicked.
 // Plain JavaScript, so that the image's build needs no TypeScript: @jupyterlab/builder bundles it.
 import { URLExt } from '@jupyterlab/coreutils';
 import { IRunningSessionManagers } from '@jupyterlab/running';
@@ -69,6 +70,63 @@ function title(app) {
   return lines.join('\n');
 }
 
+// A URL an app prints in JupyterLab's terminal (http://localhost:8501, 127.0.0.1, 0.0.0.0) names the
+// container's own loopback, which the browser can't reach: clicked, it opens through the proxy instead.
+// The terminal's link handler (xterm's web-links addon) opens a blank window, then sets its location:
+// that window's location is watched, every other use of window.open is left as it is.
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '0.0.0.0', '[::1]', '[::]']);
+
+function throughJupyter(url, basePath) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    return url;
+  }
+  if (!LOOPBACK.has(parsed.hostname) || !/^https?:$/.test(parsed.protocol)) {
+    return url;
+  }
+  const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
+  const rest = parsed.pathname + parsed.search + parsed.hash;
+  // an app started with its prefix (bokeh serve --prefix …/proxy/absolute/PORT) prints it already
+  if (parsed.pathname.startsWith(URLExt.join(basePath, 'proxy/absolute', port))) {
+    return window.location.origin + rest;
+  }
+  // (URLExt.join would fold the origin's "//")
+  return window.location.origin + URLExt.join(basePath, 'proxy', port) + rest;
+}
+
+function openTerminalLinksThroughJupyter(baseUrl) {
+  const basePath = new URL(baseUrl, window.location.href).pathname; // baseUrl is a whole URL
+  const open = window.open.bind(window);
+  window.open = (...args) => {
+    const opened = open(...args);
+    if (args.length > 0 || !opened) {
+      return opened;
+    }
+    const location = new Proxy(opened.location, {
+      get: (target, name) => (typeof target[name] === 'function' ? target[name].bind(target) : target[name]),
+      set: (target, name, value) => {
+        target[name] = name === 'href' ? throughJupyter(value, basePath) : value;
+        return true;
+      }
+    });
+    return new Proxy(opened, {
+      get: (target, name) => {
+        if (name === 'location') {
+          return location;
+        }
+        const value = target[name];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+      set: (target, name, value) => {
+        target[name] = value;
+        return true;
+      }
+    });
+  };
+}
+
 const plugin = {
   id: '@labstack/web-apps:running',
   description: 'The web apps you started, in the Running panel, each opening through Jupyter.',
@@ -101,6 +159,7 @@ const plugin = {
     });
     void webApps.refresh();
     setInterval(() => void webApps.refresh(), POLL_MILLISECONDS);
+    openTerminalLinksThroughJupyter(webApps.settings.baseUrl);
   }
 };
 
